@@ -1,0 +1,83 @@
+/**
+ * quotaflow CLI entry point: parse arguments, load the config, hand over to a command.
+ * Thin on purpose: commands live in cli/commands/, wiring in cli/pipeline.ts.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.ts';
+import { TRACE_FORMATS, type TraceFormat } from '../ingest/importers/importer.ts';
+import { detectFormat } from '../ingest/importers/index.ts';
+import { DataFolderLockedError } from '../storage/clickhouse.ts';
+import { migrate } from '../storage/migrate.ts';
+import { demoSources, runImportCommand } from './commands/import.ts';
+import { SQL_FORMATS, runSql } from './commands/sql.ts';
+
+const program = new Command('quotaflow')
+  .description('LLM API usage analytics: events -> windows in ClickHouse -> answers')
+  .option('-c, --config <file>', 'config file (JSON or YAML); env overrides: CLICKHOUSE_*, PIPELINE_*');
+
+const config = (): LoadedConfig => loadConfig(program.opts<{ config?: string }>().config);
+
+program
+  .command('demo')
+  .description('replay the bundled real traces (data/samples) through the embedded pipeline and print a summary')
+  .action(async () => {
+    await runImportCommand(config(), demoSources());
+  });
+
+program
+  .command('import')
+  .description('import trace files through the embedded pipeline (a second import of a file adds nothing)')
+  .argument('<files...>', 'trace files')
+  .addOption(new Option('-f, --format <format>', 'file format (default: detected)').choices(TRACE_FORMATS))
+  .option('--tenant <tenant>', 'tenant for events that lack one')
+  .option('--provider <provider>', 'provider for events that lack one')
+  .option('--model <model>', 'model for events that lack one (or to override a trace\'s model names)')
+  .option('--start <time>', 'RFC 3339 wall-clock time of trace time 0 (relative traces)')
+  .option('--user <user_id>', 'user_id for events that lack one')
+  .action(async (files: string[], o: { format?: TraceFormat; tenant?: string; provider?: string; model?: string; start?: string; user?: string }) => {
+    const options = { tenant: o.tenant, provider: o.provider, model: o.model, startTime: o.start, userId: o.user };
+    const sources = [];
+    for (const path of files) sources.push({ path, format: o.format ?? (await detectFormat(path)), options });
+    await runImportCommand(config(), sources);
+  });
+
+program
+  .command('sql')
+  .description('run a SQL query on the store (see README: tables)')
+  .argument('<query>', 'SQL, e.g. "SELECT tenant, sum(requests) FROM usage_hour GROUP BY tenant"')
+  .addOption(new Option('--format <format>', 'output format').choices(SQL_FORMATS).default('PrettyCompactMonoBlock'))
+  .action(async (query: string, o: { format: string }) => runSql(config(), query, o.format));
+
+program
+  .command('migrate')
+  .description('apply pending ClickHouse migrations (schemas/clickhouse)')
+  .action(async () => {
+    const loaded = config();
+    const { openClickHouse } = await import('../storage/clickhouse.ts');
+    const client = await openClickHouse(loaded.config.clickhouse);
+    try {
+      const applied = await migrate(client);
+      process.stdout.write(applied.length ? `applied migrations ${applied.join(', ')}\n` : 'schema is up to date\n');
+    } finally {
+      await client.close();
+    }
+  });
+
+program
+  .command('check-config')
+  .description('validate the config (file + env) and exit 0, or list every problem and exit 1')
+  .action(() => {
+    const loaded = config();
+    process.stdout.write(`config OK (${loaded.config.clickhouse.mode} ClickHouse)\n`);
+  });
+
+function exitWith(err: unknown): never {
+  if (err instanceof ConfigError || err instanceof DataFolderLockedError || err instanceof InvalidArgumentError) {
+    process.stderr.write(`quotaflow: ${err.message}\n`);
+  } else {
+    process.stderr.write(`quotaflow: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  }
+  process.exit(1);
+}
+
+program.parseAsync(process.argv).catch(exitWith);

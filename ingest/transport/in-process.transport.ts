@@ -1,0 +1,182 @@
+/**
+ * In-process transport for embedded mode: one bounded log per topic, one partition, one
+ * consumer group. Same contract as Kafka (offsets, commit after the handler resolves), so the
+ * processor runner cannot tell them apart.
+ *
+ * Bounded: a topic holds at most `capacity` uncommitted messages; `send()` waits for room
+ * (back-pressure on the importer or HTTP handler) instead of growing memory.
+ * Not durable: what is not committed when the process dies is gone, which is why embedded
+ * importers are re-runnable (deterministic event ids make a second import add nothing).
+ */
+import {
+  type BatchHandler,
+  type ConsumedMessage,
+  type Consumer,
+  type ConsumerOptions,
+  type OutgoingMessage,
+  type Producer,
+  type Transport,
+  TransportClosedError,
+} from './transport.ts';
+
+interface Waiter {
+  resolve: () => void;
+}
+
+class TopicLog {
+  /** Uncommitted messages, oldest first; `queue[0]` has offset `headOffset`. */
+  private queue: ConsumedMessage[] = [];
+  private nextOffset = 0;
+  private inFlight = 0;
+  private ended = false;
+  private readonly spaceWaiters: Waiter[] = [];
+  private dataWaiter: Waiter | null = null;
+  /** Arrival time (ms) of the oldest message not yet handed to the consumer. */
+  private oldestPendingAt = 0;
+
+  constructor(
+    readonly topic: string,
+    private readonly capacity: number,
+  ) {}
+
+  async append(messages: readonly OutgoingMessage[]): Promise<void> {
+    let i = 0;
+    while (i < messages.length) {
+      if (this.ended) throw new TransportClosedError(`topic ${this.topic}`);
+      const room = this.capacity - this.queue.length;
+      if (room <= 0) {
+        await new Promise<void>((resolve) => this.spaceWaiters.push({ resolve }));
+        continue;
+      }
+      const take = messages.slice(i, i + room);
+      if (this.queue.length === this.inFlight) this.oldestPendingAt = Date.now();
+      for (const m of take) {
+        this.queue.push({ ...m, topic: this.topic, partition: 0, offset: String(this.nextOffset++) });
+      }
+      i += take.length;
+      this.wakeConsumer();
+    }
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wakeConsumer();
+    // Producers waiting for room must not wait forever on a topic nobody will drain.
+    for (const w of this.spaceWaiters.splice(0)) w.resolve();
+  }
+
+  private wakeConsumer(): void {
+    const w = this.dataWaiter;
+    this.dataWaiter = null;
+    w?.resolve();
+  }
+
+  /** Wait until a batch is due: enough messages, the oldest waited long enough, or the end. */
+  async nextBatch(max: number, maxWaitMs: number, stopped: () => boolean): Promise<ConsumedMessage[] | null> {
+    for (;;) {
+      const pending = this.queue.length - this.inFlight;
+      if (stopped()) return null;
+      if (pending >= max || (pending > 0 && (this.ended || Date.now() - this.oldestPendingAt >= maxWaitMs))) {
+        const batch = this.queue.slice(this.inFlight, this.inFlight + max);
+        this.inFlight += batch.length;
+        this.oldestPendingAt = Date.now();
+        return batch;
+      }
+      if (pending === 0 && this.ended) return null;
+      const wait = pending > 0 ? Math.max(1, maxWaitMs - (Date.now() - this.oldestPendingAt)) : maxWaitMs;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        this.dataWaiter = {
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        };
+      });
+    }
+  }
+
+  /** The handler resolved: drop the batch from the log and let producers in. */
+  commit(count: number): void {
+    this.queue.splice(0, count);
+    this.inFlight -= count;
+    for (const w of this.spaceWaiters.splice(0)) w.resolve();
+  }
+
+  /** The handler failed: hand the batch out again to the next consumer. */
+  rewind(count: number): void {
+    this.inFlight -= count;
+  }
+
+  interrupt(): void {
+    this.wakeConsumer();
+  }
+}
+
+export interface InProcessTransportOptions {
+  /** Max uncommitted messages per topic before `send()` waits. */
+  capacity: number;
+}
+
+/** Create the embedded-mode transport. Closing a producer ends its topic (the consumer drains and returns). */
+export function createInProcessTransport(options: InProcessTransportOptions): Transport {
+  const topics = new Map<string, TopicLog>();
+  const log = (topic: string): TopicLog => {
+    let t = topics.get(topic);
+    if (!t) {
+      t = new TopicLog(topic, options.capacity);
+      topics.set(topic, t);
+    }
+    return t;
+  };
+
+  return {
+    producer(topic: string): Producer {
+      const t = log(topic);
+      let closed = false;
+      return {
+        async send(messages) {
+          if (closed) throw new TransportClosedError(`producer for ${topic}`);
+          await t.append(messages);
+        },
+        async close() {
+          closed = true;
+          t.end();
+        },
+      };
+    },
+
+    consumer(opts: ConsumerOptions): Consumer {
+      const t = log(opts.topic);
+      let stopped = false;
+      let running: Promise<void> | null = null;
+      return {
+        run(handler: BatchHandler) {
+          running = (async () => {
+            for (;;) {
+              const messages = await t.nextBatch(opts.maxBatchMessages, opts.maxBatchWaitMs, () => stopped);
+              if (!messages) return;
+              try {
+                await handler({ topic: opts.topic, partition: 0, messages });
+              } catch (err) {
+                t.rewind(messages.length);
+                throw err;
+              }
+              t.commit(messages.length);
+            }
+          })();
+          return running;
+        },
+        async stop() {
+          stopped = true;
+          t.interrupt();
+          await running?.catch(() => undefined);
+        },
+      };
+    },
+
+    async close() {
+      for (const t of topics.values()) t.end();
+    },
+  };
+}

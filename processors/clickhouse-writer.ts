@@ -1,0 +1,102 @@
+/**
+ * The usage stream's ClickHouse side: the id lookup before a batch and the batch write after.
+ *
+ * Exactly-once effect (SPEC.md section 5) rests on three things:
+ * 1. the runner looks a batch's keys up in `usage_event_ids` and `transform` drops those seen;
+ * 2. a batch is written as ONE insert into `usage_events`; its materialized views write the
+ *    id index and the minute/hour/day aggregates from that same insert, so "stored" and
+ *    "counted" cannot drift apart between two statements;
+ * 3. each insert carries an `insert_deduplication_token` derived from its content, and every
+ *    table has `non_replicated_deduplication_window`, so retrying the same insert after a
+ *    timeout is a no-op in the table and in every view.
+ * Offsets are committed only after `write` resolved (see runner.ts).
+ * https://clickhouse.com/docs/operations/settings/settings#insert_deduplication_token
+ *
+ * NOTE: a crash inside ClickHouse between committing the part of `usage_events` and the parts
+ * of its views is not covered (ClickHouse does not commit a table and its views atomically).
+ */
+import { createHash } from 'node:crypto';
+import type { ClickHouseClient } from '../storage/clickhouse.ts';
+import { type BatchOutcome, dedupKey } from './usage.processor.ts';
+
+/** Keys per lookup query: keeps the bound parameters well under a server's URL size limit. */
+export const LOOKUP_CHUNK = 2_000;
+
+/** A ClickHouse call failed; the batch must not be committed. Carries the table and row count. */
+export class StoreWriteError extends Error {
+  constructor(
+    readonly table: string,
+    readonly rows: number,
+    options: { cause: unknown },
+  ) {
+    super(`writing ${rows} rows to ${table} failed: ${(options.cause as Error)?.message ?? options.cause}`, options);
+    this.name = 'StoreWriteError';
+  }
+}
+
+export interface UsageStore {
+  /** Fingerprints of the given keys that are already stored, by `dedupKey`. */
+  lookupSeen(keys: ReadonlyArray<{ tenant: string; event_id: string }>): Promise<Map<string, string>>;
+  /** Write a transformed batch. Resolves when ClickHouse acknowledged every row. @throws StoreWriteError */
+  write(outcome: BatchOutcome): Promise<void>;
+}
+
+function contentToken(parts: readonly string[]): string {
+  const h = createHash('sha1');
+  for (const p of parts) h.update(p).update('\n');
+  return h.digest('hex');
+}
+
+export function createUsageStore(client: ClickHouseClient): UsageStore {
+  return {
+    async lookupSeen(keys) {
+      const seen = new Map<string, string>();
+      for (let i = 0; i < keys.length; i += LOOKUP_CHUNK) {
+        const chunk = keys.slice(i, i + LOOKUP_CHUNK);
+        const wanted = new Set(chunk.map((k) => dedupKey(k.tenant, k.event_id)));
+        const rs = await client.query({
+          query: `SELECT tenant, event_id, any(fingerprint) AS fingerprint FROM usage_event_ids
+                  WHERE tenant IN {tenants:Array(String)} AND event_id IN {ids:Array(String)}
+                  GROUP BY tenant, event_id`,
+          query_params: { tenants: [...new Set(chunk.map((k) => k.tenant))], ids: chunk.map((k) => k.event_id) },
+          format: 'JSONEachRow',
+        });
+        for (const r of await rs.json<{ tenant: string; event_id: string; fingerprint: string }>()) {
+          const key = dedupKey(r.tenant, r.event_id);
+          if (wanted.has(key)) seen.set(key, r.fingerprint);
+        }
+      }
+      return seen;
+    },
+
+    async write(outcome) {
+      // Dead letters first: if we crash before the events insert, the replay rewrites the same
+      // dead-letter ids (ReplacingMergeTree) and then inserts the events.
+      if (outcome.deadLetters.length > 0) {
+        const token = contentToken(outcome.deadLetters.map((d) => d.dead_letter_id));
+        await insert(client, 'dead_letters', outcome.deadLetters, token);
+      }
+      if (outcome.events.length > 0) {
+        const token = contentToken(outcome.events.map((e) => `${dedupKey(e.tenant, e.event_id)}\u0000${e.fingerprint}`));
+        await insert(client, 'usage_events', outcome.events, token);
+      }
+    },
+  };
+}
+
+async function insert(client: ClickHouseClient, table: string, values: readonly object[], token: string): Promise<void> {
+  try {
+    await client.insert({
+      table,
+      values: values as object[],
+      format: 'JSONEachRow',
+      clickhouse_settings: {
+        insert_deduplication_token: token,
+        // Let each view de-duplicate its own block too, so a retried insert is a no-op everywhere.
+        deduplicate_blocks_in_dependent_materialized_views: 1,
+      },
+    });
+  } catch (err) {
+    throw new StoreWriteError(table, values.length, { cause: err });
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * The usage stream's per-batch transform: decode -> validate -> de-duplicate -> price -> window.
+ *
+ * Pure: no I/O. Time, the price table and the already-seen ids come in through `ctx`, so the
+ * same batch always gives the same rows (which is what makes replays harmless). The runner
+ * (`runner.ts`) does the I/O around it.
+ */
+import { createHash } from 'node:crypto';
+import type { PriceTable } from '../domain/pricing.ts';
+import { MINUTE_MS, windowStart } from '../domain/windows.ts';
+import type { UsageEvent } from '../schemas/usage-event.ts';
+import { type FieldError, validateUsageEvent } from './validate.ts';
+
+/** Why an event did not count. Dead letters are kept; duplicates are an expected replay. */
+export type DeadLetterReason = 'invalid_json' | 'invalid_event' | 'conflicting_duplicate';
+
+/** One message to transform: the payload byte for byte and where it came from. */
+export interface RawMessage {
+  value: string;
+  /** `topic/partition/offset` or `file:line`. */
+  source: string;
+}
+
+export type DecodedMessage =
+  | { kind: 'event'; raw: RawMessage; event: UsageEvent; fingerprint: string }
+  | { kind: 'dead'; raw: RawMessage; reason: DeadLetterReason; errors: FieldError[]; tenant: string; eventId: string };
+
+/** A row of `usage_events` (schemas/clickhouse/0001). Times are epoch ms / s as ClickHouse accepts them. */
+export interface UsageEventRow {
+  tenant: string;
+  event_id: string;
+  timestamp: number;
+  window_start: number;
+  user_id: string;
+  task_id: string;
+  provider: string;
+  model: string;
+  operation: string;
+  status: string;
+  finish_reason: string;
+  input_tokens: number;
+  output_tokens: number;
+  cached_input_tokens: number;
+  reasoning_tokens: number;
+  max_tokens: number | null;
+  latency_ms: number | null;
+  prompt_hash: string;
+  cost_usd: string;
+  cost_source: 'reported' | 'price_table' | 'unpriced';
+  tags: Record<string, string>;
+  fingerprint: string;
+  source: string;
+  ingested_at: number;
+}
+
+/** A row of `dead_letters` (schemas/clickhouse/0003). */
+export interface DeadLetterRow {
+  dead_letter_id: string;
+  received_at: number;
+  reason: DeadLetterReason;
+  errors: string;
+  tenant: string;
+  event_id: string;
+  raw: string;
+  source: string;
+}
+
+export interface DecodeContext {
+  nowMs: number;
+  maxFutureSkewMs?: number;
+}
+
+export interface TransformContext {
+  nowMs: number;
+  prices: PriceTable;
+  /** Fingerprints of keys (`dedupKey`) already stored, as returned by the id lookup. */
+  seen: ReadonlyMap<string, string>;
+}
+
+export interface BatchOutcome {
+  events: UsageEventRow[];
+  deadLetters: DeadLetterRow[];
+  /** Exact replays of an accepted event: counted zero times more, not an error. */
+  duplicates: number;
+}
+
+/** The idempotency key: event ids are unique per tenant. */
+export function dedupKey(tenant: string, eventId: string): string {
+  return `${tenant}\u0000${eventId}`;
+}
+
+function sha1Hex(text: string, chars: number): string {
+  return createHash('sha1').update(text).digest('hex').slice(0, chars);
+}
+
+/**
+ * Hash of the fields that decide what an event adds to the totals. Two events with the same
+ * key and fingerprint are one event delivered twice; with different fingerprints, a conflict.
+ */
+export function usageFingerprint(e: UsageEvent): string {
+  return sha1Hex(
+    JSON.stringify([
+      e.timestamp_ms, e.user_id, e.task_id, e.provider, e.model, e.operation, e.status,
+      e.input_tokens, e.output_tokens, e.cached_input_tokens, e.reasoning_tokens, e.cost_usd,
+    ]),
+    16,
+  );
+}
+
+function readableString(obj: unknown, key: string): string {
+  if (typeof obj !== 'object' || obj === null) return '';
+  const v = (obj as Record<string, unknown>)[key];
+  return typeof v === 'string' ? v.slice(0, 256) : '';
+}
+
+/** Parse and validate each message. Never throws: a bad payload becomes a dead letter. */
+export function decodeBatch(messages: readonly RawMessage[], ctx: DecodeContext): DecodedMessage[] {
+  return messages.map((raw): DecodedMessage => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.value);
+    } catch (err) {
+      return {
+        kind: 'dead', raw, reason: 'invalid_json', tenant: '', eventId: '',
+        errors: [{ field: '(payload)', reason: `not valid JSON: ${(err as Error).message}` }],
+      };
+    }
+    const result = validateUsageEvent(parsed, ctx);
+    if (!result.ok) {
+      return {
+        kind: 'dead', raw, reason: 'invalid_event', errors: result.errors,
+        tenant: readableString(parsed, 'tenant'), eventId: readableString(parsed, 'event_id'),
+      };
+    }
+    return { kind: 'event', raw, event: result.event, fingerprint: usageFingerprint(result.event) };
+  });
+}
+
+/** The keys the runner must look up in the id index before `transform`. */
+export function keysToLookUp(decoded: readonly DecodedMessage[]): Array<{ tenant: string; event_id: string }> {
+  const out: Array<{ tenant: string; event_id: string }> = [];
+  for (const d of decoded) if (d.kind === 'event') out.push({ tenant: d.event.tenant, event_id: d.event.event_id });
+  return out;
+}
+
+function deadLetterRow(d: Extract<DecodedMessage, { kind: 'dead' }>, nowMs: number): DeadLetterRow {
+  return {
+    // Same message at the same position -> same id, so a replayed batch rewrites, not adds.
+    dead_letter_id: sha1Hex(`${d.raw.source}\u0000${d.raw.value}`, 32),
+    received_at: nowMs,
+    reason: d.reason,
+    errors: JSON.stringify(d.errors),
+    tenant: d.tenant,
+    event_id: d.eventId,
+    raw: d.raw.value,
+    source: d.raw.source,
+  };
+}
+
+/**
+ * De-duplicate, price and window a decoded batch.
+ *
+ * An event whose (tenant, event_id) was seen before (in `ctx.seen` or earlier in this batch)
+ * counts zero times more: with the same fingerprint it is an exact duplicate; with another it
+ * is a `conflicting_duplicate` dead letter and the first one stands.
+ */
+export function transform(decoded: readonly DecodedMessage[], ctx: TransformContext): BatchOutcome {
+  const events: UsageEventRow[] = [];
+  const deadLetters: DeadLetterRow[] = [];
+  let duplicates = 0;
+  const batchSeen = new Map<string, string>();
+  for (const d of decoded) {
+    if (d.kind === 'dead') {
+      deadLetters.push(deadLetterRow(d, ctx.nowMs));
+      continue;
+    }
+    const e = d.event;
+    const key = dedupKey(e.tenant, e.event_id);
+    const first = ctx.seen.get(key) ?? batchSeen.get(key);
+    if (first !== undefined) {
+      if (first === d.fingerprint) duplicates++;
+      else {
+        deadLetters.push(
+          deadLetterRow(
+            {
+              kind: 'dead', raw: d.raw, reason: 'conflicting_duplicate', tenant: e.tenant, eventId: e.event_id,
+              errors: [{ field: 'event_id', reason: `already accepted for tenant ${JSON.stringify(e.tenant)} with different usage; the first event stands` }],
+            },
+            ctx.nowMs,
+          ),
+        );
+      }
+      continue;
+    }
+    batchSeen.set(key, d.fingerprint);
+    let cost = e.cost_usd;
+    let costSource: UsageEventRow['cost_source'] = 'reported';
+    if (cost === null) {
+      cost = ctx.prices.cost(e);
+      costSource = cost === null ? 'unpriced' : 'price_table';
+    }
+    events.push({
+      tenant: e.tenant,
+      event_id: e.event_id,
+      timestamp: e.timestamp_ms,
+      window_start: windowStart(e.timestamp_ms, MINUTE_MS) / 1000,
+      user_id: e.user_id,
+      task_id: e.task_id,
+      provider: e.provider,
+      model: e.model,
+      operation: e.operation,
+      status: e.status,
+      finish_reason: e.finish_reason,
+      input_tokens: e.input_tokens,
+      output_tokens: e.output_tokens,
+      cached_input_tokens: e.cached_input_tokens,
+      reasoning_tokens: e.reasoning_tokens,
+      max_tokens: e.max_tokens,
+      latency_ms: e.latency_ms,
+      prompt_hash: e.prompt_hash,
+      cost_usd: cost ?? '0',
+      cost_source: costSource,
+      tags: e.tags,
+      fingerprint: d.fingerprint,
+      source: d.raw.source,
+      ingested_at: ctx.nowMs,
+    });
+  }
+  return { events, deadLetters, duplicates };
+}

@@ -1,0 +1,57 @@
+/**
+ * One way to reach ClickHouse: `@clickhouse/client`, either against a server (HTTP) or on the
+ * embedded engine chDB (`chdb/connection` plugs chDB in as the client's connection), so every
+ * query and insert runs the same code in both modes.
+ */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { type ClickHouseClient, createClient } from '@clickhouse/client';
+
+export type { ClickHouseClient };
+
+export type ClickHouseConfig =
+  | { mode: 'embedded'; /** data folder; one process owns it at a time */ path: string }
+  | { mode: 'server'; url: string; username: string; password: string; database: string };
+
+/** The embedded data folder is already open in another process (chDB allows one owner). */
+export class DataFolderLockedError extends Error {
+  readonly code = 'QF_DATA_FOLDER_LOCKED';
+  constructor(readonly path: string) {
+    super(
+      `the embedded ClickHouse data folder ${path} is in use by another quotaflow process ` +
+        '(chDB lets one process open a folder at a time). Stop that process, or point ' +
+        'CLICKHOUSE_PATH at another folder.',
+    );
+    this.name = 'DataFolderLockedError';
+  }
+}
+
+/**
+ * Open a ClickHouse client for the configured mode. Embedded: creates the folder if needed.
+ * @throws DataFolderLockedError when another process holds the embedded folder.
+ */
+export async function openClickHouse(config: ClickHouseConfig): Promise<ClickHouseClient> {
+  if (config.mode === 'server') {
+    return createClient({
+      url: config.url,
+      username: config.username,
+      password: config.password,
+      database: config.database,
+      // Inserts may carry tens of thousands of rows; do not time out a healthy large insert.
+      request_timeout: 120_000,
+    });
+  }
+  const path = resolve(config.path);
+  mkdirSync(path, { recursive: true });
+  // Loaded lazily: the server mode must not pay for (or require) the 500 MB engine.
+  const { createChdbConnection } = await import('chdb/connection');
+  try {
+    // NOTE: chdb ships its own copy of the client-common types; the objects are the same shape.
+    const connection = createChdbConnection({ path }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
+    return createClient({ connection });
+  } catch (err) {
+    // TRICKY: chDB reports the lock only as text ("Cannot lock file <dir>/status", code 76).
+    if (err instanceof Error && /Cannot lock file/.test(err.message)) throw new DataFolderLockedError(path);
+    throw err;
+  }
+}
