@@ -9,7 +9,7 @@ import { detectFormat } from '../ingest/importers/index.ts';
 import { DataFolderLockedError } from '../storage/clickhouse.ts';
 import { migrate } from '../storage/migrate.ts';
 import { demoSources, runImportCommand } from './commands/import.ts';
-import { SQL_FORMATS, runSql } from './commands/sql.ts';
+import { runSql, SQL_FORMATS } from './commands/sql.ts';
 
 const program = new Command('quotaflow')
   .description('LLM API usage analytics: events -> windows in ClickHouse -> answers')
@@ -31,15 +31,20 @@ program
   .addOption(new Option('-f, --format <format>', 'file format (default: detected)').choices(TRACE_FORMATS))
   .option('--tenant <tenant>', 'tenant for events that lack one')
   .option('--provider <provider>', 'provider for events that lack one')
-  .option('--model <model>', 'model for events that lack one (or to override a trace\'s model names)')
+  .option('--model <model>', "model for events that lack one (or to override a trace's model names)")
   .option('--start <time>', 'RFC 3339 wall-clock time of trace time 0 (relative traces)')
   .option('--user <user_id>', 'user_id for events that lack one')
-  .action(async (files: string[], o: { format?: TraceFormat; tenant?: string; provider?: string; model?: string; start?: string; user?: string }) => {
-    const options = { tenant: o.tenant, provider: o.provider, model: o.model, startTime: o.start, userId: o.user };
-    const sources = [];
-    for (const path of files) sources.push({ path, format: o.format ?? (await detectFormat(path)), options });
-    await runImportCommand(config(), sources);
-  });
+  .action(
+    async (
+      files: string[],
+      o: { format?: TraceFormat; tenant?: string; provider?: string; model?: string; start?: string; user?: string },
+    ) => {
+      const options = { tenant: o.tenant, provider: o.provider, model: o.model, startTime: o.start, userId: o.user };
+      const sources = [];
+      for (const path of files) sources.push({ path, format: o.format ?? (await detectFormat(path)), options });
+      await runImportCommand(config(), sources);
+    },
+  );
 
 program
   .command('sql')

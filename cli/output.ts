@@ -17,7 +17,8 @@ export function printTable(title: string, rows: ReadonlyArray<Record<string, unk
   const cells = rows.map((r) => cols.map((c) => fmt(r[c])));
   const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((row) => (row[i] as string).length)));
   const numeric = cols.map((_, i) => cells.every((row) => /^-?[\d,.]+$/.test(row[i] as string)));
-  const line = (vals: string[]) => `  ${vals.map((v, i) => (numeric[i] ? v.padStart(widths[i] as number) : v.padEnd(widths[i] as number))).join('  ')}\n`;
+  const line = (vals: string[]) =>
+    `  ${vals.map((v, i) => (numeric[i] ? v.padStart(widths[i] as number) : v.padEnd(widths[i] as number))).join('  ')}\n`;
   out.write(line(cols));
   for (const row of cells) out.write(line(row));
 }

@@ -2,14 +2,15 @@
  * Embedded-mode wiring: open the store, run files through in-process transport -> processor
  * runner -> ClickHouse, and close everything in order. Roles stay separate; this only connects them.
  */
-import { importers } from '../ingest/importers/index.ts';
+
+import type { LoadedConfig } from '../config/load.ts';
 import type { ImportedRecord, ImporterOptions, TraceFormat } from '../ingest/importers/importer.ts';
+import { importers } from '../ingest/importers/index.ts';
 import { replayRecords } from '../ingest/replay.ts';
 import { createInProcessTransport } from '../ingest/transport/in-process.transport.ts';
 import { createUsageStore } from '../processors/clickhouse-writer.ts';
 import { createUsageRunner } from '../processors/runner.ts';
 import type { UsageStats } from '../processors/usage-stats.ts';
-import type { LoadedConfig } from '../config/load.ts';
 import { type ClickHouseClient, openClickHouse } from '../storage/clickhouse.ts';
 import { migrate } from '../storage/migrate.ts';
 

@@ -64,7 +64,15 @@ export interface PriceableUsage {
   reasoning_tokens: number;
 }
 
+// RFC 3339 full-date, optionally with a time (zone optional: UTC if none).
+const EFFECTIVE_FROM = /^(\d{4})-(\d{2})-(\d{2})(?:T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})?)?$/;
+
 function parseEffectiveFrom(text: string): number {
+  // TRICKY: Date.parse alone takes "March 1, 2024" or "2024" and rolls 2024-02-30 over into March.
+  const m = EFFECTIVE_FROM.exec(text);
+  if (!m) return Number.NaN;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (month < 1 || month > 12 || new Date(Date.UTC(year, month - 1, day)).getUTCDate() !== day) return Number.NaN;
   const withTime = /^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text;
   const ms = Date.parse(/[zZ]|[+-]\d{2}:\d{2}$/.test(withTime) ? withTime : `${withTime}Z`);
   return ms;
@@ -94,7 +102,8 @@ export class PriceTable {
           return new Decimal(0);
         }
         if (!d.isFinite() || d.isNeg()) problems.push(`${where}.${field}: must be a finite number >= 0, got ${v}`);
-        else if (d.decimalPlaces() > MAX_PRICE_DECIMALS) problems.push(`${where}.${field}: more than ${MAX_PRICE_DECIMALS} decimals (${v})`);
+        else if (d.decimalPlaces() > MAX_PRICE_DECIMALS)
+          problems.push(`${where}.${field}: more than ${MAX_PRICE_DECIMALS} decimals (${v})`);
         else if (d.gt(MAX_PRICE_PER_1M)) problems.push(`${where}.${field}: ${v} USD per 1M tokens is absurd (per-token price given?)`);
         return d;
       };

@@ -19,8 +19,8 @@ export function emptyStats(): UsageStats {
   };
 }
 
+/** Add one written chunk's outcome (batches are counted by the runner). */
 export function addOutcome(stats: UsageStats, messages: number, outcome: BatchOutcome): void {
-  stats.batches++;
   stats.messages += messages;
   stats.accepted += outcome.events.length;
   stats.duplicates += outcome.duplicates;

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { PriceTable } from '../domain/pricing.ts';
 import { MINUTE_MS, windowStart } from '../domain/windows.ts';
 import type { UsageEvent } from '../schemas/usage-event.ts';
+import { hash64Hex } from './fingerprint.ts';
 import { type FieldError, validateUsageEvent } from './validate.ts';
 
 /** Why an event did not count. Dead letters are kept; duplicates are an expected replay. */
@@ -98,12 +99,21 @@ function sha1Hex(text: string, chars: number): string {
  * key and fingerprint are one event delivered twice; with different fingerprints, a conflict.
  */
 export function usageFingerprint(e: UsageEvent): string {
-  return sha1Hex(
+  return hash64Hex(
     JSON.stringify([
-      e.timestamp_ms, e.user_id, e.task_id, e.provider, e.model, e.operation, e.status,
-      e.input_tokens, e.output_tokens, e.cached_input_tokens, e.reasoning_tokens, e.cost_usd,
+      e.timestamp_ms,
+      e.user_id,
+      e.task_id,
+      e.provider,
+      e.model,
+      e.operation,
+      e.status,
+      e.input_tokens,
+      e.output_tokens,
+      e.cached_input_tokens,
+      e.reasoning_tokens,
+      e.cost_usd,
     ]),
-    16,
   );
 }
 
@@ -121,15 +131,23 @@ export function decodeBatch(messages: readonly RawMessage[], ctx: DecodeContext)
       parsed = JSON.parse(raw.value);
     } catch (err) {
       return {
-        kind: 'dead', raw, reason: 'invalid_json', tenant: '', eventId: '',
+        kind: 'dead',
+        raw,
+        reason: 'invalid_json',
+        tenant: '',
+        eventId: '',
         errors: [{ field: '(payload)', reason: `not valid JSON: ${(err as Error).message}` }],
       };
     }
     const result = validateUsageEvent(parsed, ctx);
     if (!result.ok) {
       return {
-        kind: 'dead', raw, reason: 'invalid_event', errors: result.errors,
-        tenant: readableString(parsed, 'tenant'), eventId: readableString(parsed, 'event_id'),
+        kind: 'dead',
+        raw,
+        reason: 'invalid_event',
+        errors: result.errors,
+        tenant: readableString(parsed, 'tenant'),
+        eventId: readableString(parsed, 'event_id'),
       };
     }
     return { kind: 'event', raw, event: result.event, fingerprint: usageFingerprint(result.event) };
@@ -183,8 +201,17 @@ export function transform(decoded: readonly DecodedMessage[], ctx: TransformCont
         deadLetters.push(
           deadLetterRow(
             {
-              kind: 'dead', raw: d.raw, reason: 'conflicting_duplicate', tenant: e.tenant, eventId: e.event_id,
-              errors: [{ field: 'event_id', reason: `already accepted for tenant ${JSON.stringify(e.tenant)} with different usage; the first event stands` }],
+              kind: 'dead',
+              raw: d.raw,
+              reason: 'conflicting_duplicate',
+              tenant: e.tenant,
+              eventId: e.event_id,
+              errors: [
+                {
+                  field: 'event_id',
+                  reason: `already accepted for tenant ${JSON.stringify(e.tenant)} with different usage; the first event stands`,
+                },
+              ],
             },
             ctx.nowMs,
           ),

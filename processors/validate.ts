@@ -5,8 +5,9 @@
  * a payload in one round trip. Nothing here throws on bad input: problems are values.
  */
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { ValueErrorType } from '@sinclair/typebox/errors';
 import { Decimal } from 'decimal.js';
-import { LIMITS, STATUSES, type UsageEvent, UsageEventV1 } from '../schemas/usage-event.ts';
+import { LIMITS, MAX_TOKENS_PER_CALL, STATUSES, type UsageEvent, UsageEventV1 } from '../schemas/usage-event.ts';
 
 /** One problem with one field. `field` is a dotted path (`tags.team`), `reason` says why. */
 export interface FieldError {
@@ -57,6 +58,7 @@ export function parseRfc3339(text: string): number | null {
 }
 
 function typeboxReason(path: string, message: string): string {
+  if (message === 'Expected required property') return 'expected required property'; // missing, not malformed
   if (path === '/timestamp') return 'must be an RFC 3339 date-time string with a zone, or integer epoch milliseconds >= 0';
   if (path === '/status') return `must be one of ${STATUSES.join(', ')}`;
   if (message === 'Unexpected property') return 'unknown field (not part of usage event v1)';
@@ -83,6 +85,8 @@ export function validateUsageEvent(value: unknown, options: ValidateOptions): Va
     const seen = new Set<string>();
     for (const e of compiled.Errors(value)) {
       const field = pathToField(e.path);
+      // Id lengths are capped after NFC normalisation (below), not on the raw text.
+      if (e.type === ValueErrorType.StringMaxLength && (ID_FIELDS as readonly string[]).includes(field)) continue;
       if (seen.has(field)) continue; // one reason per field is enough, unions report several
       seen.add(field);
       errors.push({ field, reason: typeboxReason(e.path, e.message) });
@@ -100,31 +104,50 @@ export function validateUsageEvent(value: unknown, options: ValidateOptions): Va
     ids[f] = nfc;
   }
 
+  // TRICKY: TypeBox's Type.Record ignores the key schema's length bounds, so tag keys are checked here.
+  if (typeof raw.tags === 'object' && raw.tags !== null && !Array.isArray(raw.tags)) {
+    const keys = Object.keys(raw.tags);
+    if (keys.some((k) => k.length === 0)) errors.push({ field: 'tags', reason: 'tag key must not be empty' });
+    const long = keys.find((k) => k.length > LIMITS.tag_key);
+    if (long !== undefined)
+      errors.push({ field: 'tags', reason: `tag key longer than ${LIMITS.tag_key} characters: ${JSON.stringify(long.slice(0, 32))}` });
+  }
+
   let timestampMs: number | null = null;
   if (typeof raw.timestamp === 'string') {
     timestampMs = parseRfc3339(raw.timestamp);
     if (timestampMs === null && !errors.some((e) => e.field === 'timestamp')) {
       errors.push({ field: 'timestamp', reason: 'must be an RFC 3339 date-time string with a zone, or integer epoch milliseconds >= 0' });
     }
-  } else if (typeof raw.timestamp === 'number' && Number.isSafeInteger(raw.timestamp)) {
+  } else if (typeof raw.timestamp === 'number' && Number.isInteger(raw.timestamp)) {
     timestampMs = raw.timestamp;
   }
   if (timestampMs !== null) {
     const maxMs = options.nowMs + (options.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS);
     if (timestampMs < MIN_TIMESTAMP_MS) errors.push({ field: 'timestamp', reason: 'before 2000-01-01T00:00:00Z (unit or clock error?)' });
-    else if (timestampMs > maxMs) errors.push({ field: 'timestamp', reason: `more than ${Math.round((maxMs - options.nowMs) / 1000)} s in the future` });
+    else if (timestampMs > maxMs)
+      errors.push({ field: 'timestamp', reason: `more than ${Math.round((maxMs - options.nowMs) / 1000)} s in the future` });
   }
 
-  const int = (k: string): number | undefined => (Number.isInteger(raw[k]) ? (raw[k] as number) : undefined);
+  // Subset rules are checked only between counts that are themselves valid (a negative or
+  // fractional count already has its own error; comparing against it would only add noise).
+  const int = (k: string): number | undefined =>
+    Number.isInteger(raw[k]) && (raw[k] as number) >= 0 && (raw[k] as number) <= MAX_TOKENS_PER_CALL ? (raw[k] as number) : undefined;
   const input = int('input_tokens');
   const cached = int('cached_input_tokens');
   const output = int('output_tokens');
   const reasoning = int('reasoning_tokens');
   if (input !== undefined && cached !== undefined && cached > input) {
-    errors.push({ field: 'cached_input_tokens', reason: `greater than input_tokens (${cached} > ${input}); cached tokens are a subset of input tokens` });
+    errors.push({
+      field: 'cached_input_tokens',
+      reason: `greater than input_tokens (${cached} > ${input}); cached tokens are a subset of input tokens`,
+    });
   }
   if (output !== undefined && reasoning !== undefined && reasoning > output) {
-    errors.push({ field: 'reasoning_tokens', reason: `greater than output_tokens (${reasoning} > ${output}); reasoning tokens are a subset of output tokens` });
+    errors.push({
+      field: 'reasoning_tokens',
+      reason: `greater than output_tokens (${reasoning} > ${output}); reasoning tokens are a subset of output tokens`,
+    });
   }
 
   if (errors.length > 0 || timestampMs === null) {

@@ -36,10 +36,8 @@ export const LIMITS = {
 export const STATUSES = ['ok', 'error', 'rate_limited', 'timeout', 'cancelled'] as const;
 export type UsageStatus = (typeof STATUSES)[number];
 
-const Tokens = (description: string) =>
-  Type.Integer({ minimum: 0, maximum: MAX_TOKENS_PER_CALL, description });
-const Id = (maxLength: number, description: string) =>
-  Type.String({ minLength: 1, maxLength, description });
+const Tokens = (description: string) => Type.Integer({ minimum: 0, maximum: MAX_TOKENS_PER_CALL, description });
+const Id = (maxLength: number, description: string) => Type.String({ minLength: 1, maxLength, description });
 
 /** The v1 event as sent by a client (before normalisation). */
 export const UsageEventV1 = Type.Object(
@@ -63,7 +61,12 @@ export const UsageEventV1 = Type.Object(
     cached_input_tokens: Type.Optional(Tokens('Subset of input_tokens served from the provider cache.')),
     reasoning_tokens: Type.Optional(Tokens('Subset of output_tokens.')),
     latency_ms: Type.Optional(Type.Number({ minimum: 0, maximum: MAX_LATENCY_MS, description: 'Call latency, ms.' })),
-    status: Type.Optional(Type.Union(STATUSES.map((s) => Type.Literal(s)), { description: 'Default ok.' })),
+    status: Type.Optional(
+      Type.Union(
+        STATUSES.map((s) => Type.Literal(s)),
+        { description: 'Default ok.' },
+      ),
+    ),
     finish_reason: Type.Optional(Id(LIMITS.finish_reason, 'stop, length (truncated by max_tokens), tool_calls, ...')),
     max_tokens: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TOKENS_PER_CALL, description: 'Requested output cap.' })),
     prompt_hash: Type.Optional(Id(LIMITS.prompt_hash, 'Hash of the normalised prompt (never the prompt).')),

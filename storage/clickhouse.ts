@@ -3,14 +3,14 @@
  * embedded engine chDB (`chdb/connection` plugs chDB in as the client's connection), so every
  * query and insert runs the same code in both modes.
  */
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { type ClickHouseClient, createClient } from '@clickhouse/client';
 
 export type { ClickHouseClient };
 
 export type ClickHouseConfig =
-  | { mode: 'embedded'; /** data folder; one process owns it at a time */ path: string }
+  | { mode: 'embedded' /** data folder; one process owns it at a time */; path: string }
   | { mode: 'server'; url: string; username: string; password: string; database: string };
 
 /** The embedded data folder is already open in another process (chDB allows one owner). */
@@ -50,8 +50,25 @@ export async function openClickHouse(config: ClickHouseConfig): Promise<ClickHou
     const connection = createChdbConnection({ path }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
     return createClient({ connection });
   } catch (err) {
-    // TRICKY: chDB reports the lock only as text ("Cannot lock file <dir>/status", code 76).
-    if (err instanceof Error && /Cannot lock file/.test(err.message)) throw new DataFolderLockedError(path);
+    if (isLockedByAnotherProcess(path, err)) throw new DataFolderLockedError(path);
     throw err;
+  }
+}
+
+/**
+ * TRICKY: chDB reports a held folder only as text ("Cannot lock file <dir>/status", code 76),
+ * sometimes only on stderr. The owner writes its PID into `<dir>/status` while it has the
+ * folder open (ClickHouse server convention), so a live PID there is the reliable signal.
+ */
+function isLockedByAnotherProcess(path: string, err: unknown): boolean {
+  const text = `${(err as Error)?.message ?? ''} ${((err as Error)?.cause as Error)?.message ?? ''}`;
+  if (/Cannot lock file/.test(text)) return true;
+  try {
+    const pid = Number(/PID:\s*(\d+)/.exec(readFileSync(join(path, 'status'), 'utf8'))?.[1]);
+    if (!pid || pid === process.pid) return false;
+    process.kill(pid, 0); // throws if no such process
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -51,7 +51,9 @@ export async function migrate(client: ClickHouseClient, migrations = loadMigrati
       (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
       ENGINE = MergeTree ORDER BY version`,
   });
-  const rows = await (await client.query({ query: 'SELECT version FROM schema_migrations', format: 'JSONEachRow' })).json<{ version: number }>();
+  const rows = await (await client.query({ query: 'SELECT version FROM schema_migrations', format: 'JSONEachRow' })).json<{
+    version: number;
+  }>();
   const applied = new Set(rows.map((r) => Number(r.version)));
   const done: number[] = [];
   for (const m of migrations) {

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadedConfig } from '../../config/load.ts';
-import { type ImportResult, type ImportSource, importFiles, withStore } from '../pipeline.ts';
 import { createProgress, printTable } from '../output.ts';
+import { type ImportResult, type ImportSource, importFiles, withStore } from '../pipeline.ts';
 import { printSummary } from './summary.ts';
 
 export const SAMPLES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'data', 'samples');
@@ -32,7 +32,12 @@ function printRun(result: ImportResult, seconds: number): void {
   const dead = s.deadLetters.invalid_json + s.deadLetters.invalid_event + s.deadLetters.conflicting_duplicate;
   printTable(
     'Files read (token sums as read from each file)',
-    result.sources.map((t) => ({ file: basename(t.path), records: t.records, input_tokens: t.input_tokens, output_tokens: t.output_tokens })),
+    result.sources.map((t) => ({
+      file: basename(t.path),
+      records: t.records,
+      input_tokens: t.input_tokens,
+      output_tokens: t.output_tokens,
+    })),
   );
   process.stdout.write(
     `\nThis run: ${s.messages.toLocaleString('en-US')} events in ${seconds.toFixed(1)} s -> ` +

@@ -1,11 +1,5 @@
 /** The readable summary printed after an import or demo: read from the aggregates, never from memory. */
-import {
-  busiestMinutes,
-  deadLettersByReason,
-  topUsersAndTasks,
-  totalsByModel,
-  totalsByTenant,
-} from '../../api/queries/usage-summary.ts';
+import { busiestMinutes, deadLettersByReason, topUsersAndTasks, totalsByModel, totalsByTenant } from '../../api/queries/usage-summary.ts';
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
 import { printTable } from '../output.ts';
 
@@ -50,7 +44,13 @@ export async function printSummary(client: ClickHouseClient): Promise<void> {
   const top = await rows(client, topUsersAndTasks(5));
   printTable(
     'Top users/tasks by tokens',
-    top.map((r) => ({ tenant: r.tenant, user_id: r.user_id, task_id: r.task_id, requests: r.requests, tokens: Number(r.input_tokens) + Number(r.output_tokens) })),
+    top.map((r) => ({
+      tenant: r.tenant,
+      user_id: r.user_id,
+      task_id: r.task_id,
+      requests: r.requests,
+      tokens: Number(r.input_tokens) + Number(r.output_tokens),
+    })),
   );
   printTable('Dead letters by reason (raw payloads in table dead_letters)', await rows(client, deadLettersByReason()));
 }

@@ -23,7 +23,7 @@ interface Waiter {
   resolve: () => void;
 }
 
-class TopicLog {
+class PartitionLog {
   /** Uncommitted messages, oldest first; `queue[0]` has offset `headOffset`. */
   private queue: ConsumedMessage[] = [];
   private nextOffset = 0;
@@ -36,13 +36,14 @@ class TopicLog {
 
   constructor(
     readonly topic: string,
+    readonly partition: number,
     private readonly capacity: number,
   ) {}
 
   async append(messages: readonly OutgoingMessage[]): Promise<void> {
     let i = 0;
     while (i < messages.length) {
-      if (this.ended) throw new TransportClosedError(`topic ${this.topic}`);
+      if (this.ended) throw new TransportClosedError(`topic ${this.topic} partition ${this.partition}`);
       const room = this.capacity - this.queue.length;
       if (room <= 0) {
         await new Promise<void>((resolve) => this.spaceWaiters.push({ resolve }));
@@ -51,7 +52,7 @@ class TopicLog {
       const take = messages.slice(i, i + room);
       if (this.queue.length === this.inFlight) this.oldestPendingAt = Date.now();
       for (const m of take) {
-        this.queue.push({ ...m, topic: this.topic, partition: 0, offset: String(this.nextOffset++) });
+        this.queue.push({ ...m, topic: this.topic, partition: this.partition, offset: String(this.nextOffset++) });
       }
       i += take.length;
       this.wakeConsumer();
@@ -114,17 +115,35 @@ class TopicLog {
 }
 
 export interface InProcessTransportOptions {
-  /** Max uncommitted messages per topic before `send()` waits. */
+  /** Max uncommitted messages per topic (split evenly over its partitions) before `send()` waits. */
   capacity: number;
+  /**
+   * Partitions per topic (default 2). As with Kafka, a key always maps to the same partition and
+   * each partition is consumed one batch at a time, in order; partitions are consumed concurrently,
+   * so one batch can be decoded while another is being written.
+   */
+  partitions?: number;
+}
+
+/** FNV-1a 32-bit hash of the key: a stable key -> partition map (not Kafka's murmur2; in-process only). */
+export function partitionOf(key: string, partitions: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % partitions;
 }
 
 /** Create the embedded-mode transport. Closing a producer ends its topic (the consumer drains and returns). */
 export function createInProcessTransport(options: InProcessTransportOptions): Transport {
-  const topics = new Map<string, TopicLog>();
-  const log = (topic: string): TopicLog => {
+  const partitions = options.partitions ?? 2;
+  const perPartition = Math.max(1, Math.floor(options.capacity / partitions));
+  const topics = new Map<string, PartitionLog[]>();
+  const logs = (topic: string): PartitionLog[] => {
     let t = topics.get(topic);
     if (!t) {
-      t = new TopicLog(topic, options.capacity);
+      t = Array.from({ length: partitions }, (_, p) => new PartitionLog(topic, p, perPartition));
       topics.set(topic, t);
     }
     return t;
@@ -132,51 +151,57 @@ export function createInProcessTransport(options: InProcessTransportOptions): Tr
 
   return {
     producer(topic: string): Producer {
-      const t = log(topic);
+      const parts = logs(topic);
       let closed = false;
       return {
         async send(messages) {
           if (closed) throw new TransportClosedError(`producer for ${topic}`);
-          await t.append(messages);
+          const byPartition: OutgoingMessage[][] = parts.map(() => []);
+          for (const m of messages) byPartition[partitionOf(m.key, partitions)]?.push(m);
+          await Promise.all(byPartition.map((ms, p) => (ms.length > 0 ? parts[p]?.append(ms) : undefined)));
         },
         async close() {
           closed = true;
-          t.end();
+          for (const p of parts) p.end();
         },
       };
     },
 
     consumer(opts: ConsumerOptions): Consumer {
-      const t = log(opts.topic);
+      const parts = logs(opts.topic);
       let stopped = false;
       let running: Promise<void> | null = null;
+      const consumePartition = async (log: PartitionLog, handler: BatchHandler): Promise<void> => {
+        for (;;) {
+          const messages = await log.nextBatch(opts.maxBatchMessages, opts.maxBatchWaitMs, () => stopped);
+          if (!messages) return;
+          try {
+            await handler({ topic: opts.topic, partition: log.partition, messages });
+          } catch (err) {
+            log.rewind(messages.length);
+            // One partition failed: stop the others too, as a crashed Kafka consumer would.
+            stopped = true;
+            for (const p of parts) p.interrupt();
+            throw err;
+          }
+          log.commit(messages.length);
+        }
+      };
       return {
         run(handler: BatchHandler) {
-          running = (async () => {
-            for (;;) {
-              const messages = await t.nextBatch(opts.maxBatchMessages, opts.maxBatchWaitMs, () => stopped);
-              if (!messages) return;
-              try {
-                await handler({ topic: opts.topic, partition: 0, messages });
-              } catch (err) {
-                t.rewind(messages.length);
-                throw err;
-              }
-              t.commit(messages.length);
-            }
-          })();
+          running = Promise.all(parts.map((log) => consumePartition(log, handler))).then(() => undefined);
           return running;
         },
         async stop() {
           stopped = true;
-          t.interrupt();
+          for (const p of parts) p.interrupt();
           await running?.catch(() => undefined);
         },
       };
     },
 
     async close() {
-      for (const t of topics.values()) t.end();
+      for (const t of topics.values()) for (const p of t) p.end();
     },
   };
 }

@@ -1,0 +1,12 @@
+/** The JSON Schema files generated from the TypeBox definitions (written by `npm run schemas`). */
+import { UsageEventV1 } from './usage-event.ts';
+
+/** Repository-relative file -> schema. */
+export const SCHEMA_FILES: Record<string, unknown> = {
+  'schemas/usage-event.schema.json': UsageEventV1,
+};
+
+/** The file text for a schema: keys in declared order, 2-space indent, final newline. */
+export function schemaText(schema: unknown): string {
+  return `${JSON.stringify({ $schema: 'https://json-schema.org/draft/2020-12/schema', ...(schema as object) }, null, 2)}\n`;
+}

@@ -1,0 +1,300 @@
+import { Decimal as DecimalJs } from 'decimal.js';
+import { describe, expect, it } from 'vitest';
+import { type PriceableUsage, type PriceEntry, PriceTable, PriceTableError } from '../../domain/pricing.ts';
+
+const Decimal = DecimalJs.clone({ precision: 40 });
+
+const JAN_2025 = Date.UTC(2025, 0, 15, 12);
+
+/** A usage record with zero tokens; tests set what they need. */
+function usage(patch: Partial<PriceableUsage>): PriceableUsage {
+  return {
+    provider: 'openai',
+    model: 'gpt-4o',
+    timestamp_ms: JAN_2025,
+    input_tokens: 0,
+    cached_input_tokens: 0,
+    output_tokens: 0,
+    reasoning_tokens: 0,
+    ...patch,
+  };
+}
+
+function entry(patch: Partial<PriceEntry>): PriceEntry {
+  return { provider: 'openai', model: 'gpt-4o', effective_from: '2024-01-01', input_per_1m: 1, output_per_1m: 2, ...patch };
+}
+
+/** The problems a table is rejected with (fails the test if it is accepted). */
+function problemsOf(entries: PriceEntry[]): string[] {
+  try {
+    new PriceTable(entries);
+  } catch (err) {
+    expect(err).toBeInstanceOf(PriceTableError);
+    return (err as PriceTableError).problems;
+  }
+  throw new Error('expected the price table to be rejected');
+}
+
+describe('PriceTable.cost: arithmetic', () => {
+  it('prices cached input and reasoning output with their own rates (hand-computed)', () => {
+    const table = new PriceTable([
+      entry({ input_per_1m: 2.5, cached_input_per_1m: 1.25, output_per_1m: 10 }), // reasoning defaults to output (10)
+      entry({ model: 'o-reasoner', input_per_1m: 3, cached_input_per_1m: 0.3, output_per_1m: 15, reasoning_per_1m: 20 }),
+    ]);
+    // gpt-4o: (12,345 - 2,000) x 2.5 = 25,862.5
+    //       +  2,000 x 1.25          =  2,500
+    //       + (678 - 100) x 10       =  5,780
+    //       +  100 x 10              =  1,000
+    //                                 = 35,142.5 USD per 1M tokens  -> / 1,000,000 = 0.0351425 USD
+    expect(table.cost(usage({ input_tokens: 12_345, cached_input_tokens: 2_000, output_tokens: 678, reasoning_tokens: 100 }))).toBe(
+      '0.0351425',
+    );
+    // o-reasoner: (100,000 - 40,000) x 3 = 180,000
+    //           +  40,000 x 0.3          =  12,000
+    //           + (5,000 - 3,000) x 15   =  30,000
+    //           +  3,000 x 20            =  60,000
+    //                                     = 282,000 -> / 1,000,000 = 0.282 USD
+    expect(
+      table.cost(
+        usage({ model: 'o-reasoner', input_tokens: 100_000, cached_input_tokens: 40_000, output_tokens: 5_000, reasoning_tokens: 3_000 }),
+      ),
+    ).toBe('0.282');
+  });
+
+  it.each<[string, Partial<PriceableUsage>, string]>([
+    // input 1 (no cache discount configured -> cached = input), output 2 per 1M
+    ['zero tokens', {}, '0'],
+    ['one input token', { input_tokens: 1 }, '0.000001'], // 1 x 1 / 1e6
+    ['one output token', { output_tokens: 1 }, '0.000002'], // 1 x 2 / 1e6
+    ['1M in + 1M out', { input_tokens: 1_000_000, output_tokens: 1_000_000 }, '3'], // 1 + 2
+    ['7 in + 3 out', { input_tokens: 7, output_tokens: 3 }, '0.000013'], // (7 x 1 + 3 x 2) / 1e6 = 13 / 1e6
+  ])('%s', (_label, patch, expected) => {
+    expect(new PriceTable([entry({})]).cost(usage(patch))).toBe(expected);
+  });
+
+  it('is exact at the extremes: 10M tokens at 999.999999 USD/1M, and 1 token at 0.000001 USD/1M', () => {
+    const table = new PriceTable([
+      entry({ model: 'dear', input_per_1m: 999.999999, output_per_1m: 0 }),
+      entry({ model: 'cheap', input_per_1m: '0.000001', output_per_1m: 0 }),
+    ]);
+    // 10,000,000 x 999.999999 / 1,000,000 = 10 x 999.999999 = 9,999.99999
+    expect(table.cost(usage({ model: 'dear', input_tokens: 10_000_000 }))).toBe('9999.99999');
+    // 1 x 0.000001 / 1,000,000 = 1e-12, written out in plain notation
+    expect(table.cost(usage({ model: 'cheap', input_tokens: 1 }))).toBe('0.000000000001');
+  });
+
+  it('is exact where binary floating point is not: 0.1 + 0.2 style prices', () => {
+    const table = new PriceTable([entry({ input_per_1m: 0.1, output_per_1m: 0.2 })]);
+    // (1 x 0.1 + 1 x 0.2) / 1e6 = 0.3 / 1e6 = 0.0000003 exactly; floats give 3.0000000000000004e-7.
+    expect(0.1 / 1e6 + 0.2 / 1e6).not.toBe(3e-7);
+    expect(table.cost(usage({ input_tokens: 1, output_tokens: 1 }))).toBe('0.0000003');
+    // (3 x 0.1) / 1e6: 0.1 * 3 is 0.30000000000000004 in floats
+    expect(table.cost(usage({ input_tokens: 3 }))).toBe('0.0000003');
+  });
+
+  it('sums 200,000 small costs exactly with decimal.js, where a float sum drifts by more than 1e-9 USD', () => {
+    const table = new PriceTable([entry({ input_per_1m: 1, output_per_1m: 0.2 })]);
+    // Each call: 100,000 x 1 / 1e6 = 0.1 USD; 200,000 calls = 20,000 USD exactly.
+    let exact = new Decimal(0);
+    let float = 0;
+    for (let i = 0; i < 200_000; i++) {
+      const c = table.cost(usage({ input_tokens: 100_000 })) as string;
+      exact = exact.add(c);
+      float += Number(c);
+    }
+    expect(exact.toFixed()).toBe('20000');
+    expect(Math.abs(float - 20_000)).toBeGreaterThan(1e-9); // why the arithmetic must be decimal
+  });
+
+  it('sums many different small costs exactly', () => {
+    const table = new PriceTable([entry({ input_per_1m: 0.15, cached_input_per_1m: 0.075, output_per_1m: 0.6 })]);
+    // Per call: (7 - 2) x 0.15 + 2 x 0.075 + 3 x 0.6 = 0.75 + 0.15 + 1.8 = 2.7 per 1M -> 0.0000027 USD
+    // 100,000 calls: 0.27 USD
+    let exact = new Decimal(0);
+    for (let i = 0; i < 100_000; i++) {
+      exact = exact.add(table.cost(usage({ input_tokens: 7, cached_input_tokens: 2, output_tokens: 3 })) as string);
+    }
+    expect(exact.toFixed()).toBe('0.27');
+  });
+});
+
+describe('PriceTable.cost: defaults', () => {
+  const table = new PriceTable([entry({ input_per_1m: 2, output_per_1m: 8 })]);
+
+  it('prices cached input at the input price when no cached price is given', () => {
+    // 1,000 x 2 / 1e6 = 0.002 whether 0 or 400 of the tokens were cached
+    expect(table.cost(usage({ input_tokens: 1_000, cached_input_tokens: 400 }))).toBe('0.002');
+    expect(table.cost(usage({ input_tokens: 1_000 }))).toBe('0.002');
+  });
+
+  it('prices reasoning output at the output price when no reasoning price is given', () => {
+    // 1,000 x 8 / 1e6 = 0.008 whether 0 or 600 of the tokens were reasoning
+    expect(table.cost(usage({ output_tokens: 1_000, reasoning_tokens: 600 }))).toBe('0.008');
+    expect(table.cost(usage({ output_tokens: 1_000 }))).toBe('0.008');
+  });
+
+  it('a cached price of 0 is a real price, not "absent"', () => {
+    const free = new PriceTable([entry({ input_per_1m: 2, cached_input_per_1m: 0, output_per_1m: 8 })]);
+    // (1,000 - 1,000) x 2 + 1,000 x 0 = 0
+    expect(free.cost(usage({ input_tokens: 1_000, cached_input_tokens: 1_000 }))).toBe('0');
+  });
+});
+
+describe('PriceTable.cost: unknown models', () => {
+  const table = new PriceTable([entry({ effective_from: '2024-05-13', input_per_1m: 5, output_per_1m: 15 })]);
+
+  it.each<[string, Partial<PriceableUsage>]>([
+    ['unknown model', { model: 'gpt-9' }],
+    ['known model under another provider', { provider: 'azure' }],
+    ['model differing only by case', { model: 'GPT-4O' }],
+    ['known model before its first effective_from', { timestamp_ms: Date.UTC(2024, 4, 12, 23, 59, 59, 999) }],
+    ['known model long before', { timestamp_ms: Date.UTC(2020, 0, 1) }],
+  ])('%s -> null (unpriced), never "0"', (_label, patch) => {
+    const u = usage({ input_tokens: 1_000, output_tokens: 1_000, ...patch });
+    expect(table.cost(u)).toBeNull();
+    expect(table.has(u.provider, u.model, u.timestamp_ms)).toBe(false);
+  });
+
+  it('an empty table prices nothing', () => {
+    expect(new PriceTable([]).cost(usage({ input_tokens: 1 }))).toBeNull();
+  });
+});
+
+describe('PriceTable.cost: effective_from versioning', () => {
+  const v1 = entry({ effective_from: '2024-01-01', input_per_1m: 10, output_per_1m: 30 });
+  const v2 = entry({ effective_from: '2024-06-01', input_per_1m: 5, output_per_1m: 15 });
+  const u = (timestamp_ms: number) => usage({ timestamp_ms, input_tokens: 1_000, output_tokens: 1_000 });
+  // v1: 1,000 x 10 + 1,000 x 30 = 40,000 -> 0.04 ; v2: 1,000 x 5 + 1,000 x 15 = 20,000 -> 0.02
+  const V1_COST = '0.04';
+  const V2_COST = '0.02';
+
+  it.each<[string, number, string | null]>([
+    ['1 ms before v1', Date.UTC(2023, 11, 31, 23, 59, 59, 999), null],
+    ['exactly at v1', Date.UTC(2024, 0, 1), V1_COST],
+    ['between', Date.UTC(2024, 2, 15), V1_COST],
+    ['1 ms before v2', Date.UTC(2024, 4, 31, 23, 59, 59, 999), V1_COST],
+    ['exactly at v2 (boundary uses the new price)', Date.UTC(2024, 5, 1), V2_COST],
+    ['after v2', Date.UTC(2025, 0, 1), V2_COST],
+  ])('%s', (_label, ts, expected) => {
+    expect(new PriceTable([v1, v2]).cost(u(ts))).toBe(expected);
+    expect(new PriceTable([v2, v1]).cost(u(ts))).toBe(expected); // order in config does not matter
+  });
+
+  it('a later price change never reprices earlier events', () => {
+    const before = [Date.UTC(2024, 0, 1), Date.UTC(2024, 2, 15), Date.UTC(2024, 4, 31, 23, 59, 59, 999)];
+    const costsWithV1Only = before.map((ts) => new PriceTable([v1]).cost(u(ts)));
+    const costsAfterChange = before.map((ts) => new PriceTable([v1, v2]).cost(u(ts)));
+    expect(costsAfterChange).toEqual(costsWithV1Only);
+    expect(costsAfterChange).toEqual([V1_COST, V1_COST, V1_COST]);
+  });
+
+  it.each<[string, string, number]>([
+    ['a date-time with an offset (10:00Z)', '2024-06-01T12:00:00+02:00', Date.UTC(2024, 5, 1, 10)],
+    ['a date-time with Z', '2024-06-01T10:00:00Z', Date.UTC(2024, 5, 1, 10)],
+    ['a date-time without a zone (UTC)', '2024-06-01T10:00:00', Date.UTC(2024, 5, 1, 10)],
+    ['a date-time with a negative offset across midnight', '2024-05-31T20:00:00-08:00', Date.UTC(2024, 5, 1, 4)],
+  ])('boundary given as %s: %s', (_label, from, boundary) => {
+    const table = new PriceTable([v1, { ...v2, effective_from: from }]);
+    expect(table.cost(u(boundary - 1))).toBe(V1_COST);
+    expect(table.cost(u(boundary))).toBe(V2_COST);
+  });
+});
+
+describe('PriceTable: provider lookup', () => {
+  it.each(['openai', 'OpenAI', 'OPENAI'])('finds a price configured as "OpenAI" for provider %s', (provider) => {
+    const table = new PriceTable([entry({ provider: 'OpenAI', input_per_1m: 1, output_per_1m: 2 })]);
+    expect(table.cost(usage({ provider, input_tokens: 1_000_000 }))).toBe('1');
+    expect(table.has(provider, 'gpt-4o', JAN_2025)).toBe(true);
+  });
+});
+
+describe('PriceTable: table validation', () => {
+  it.each<[string, Partial<PriceEntry>]>([
+    ['zero prices', { input_per_1m: 0, output_per_1m: 0 }],
+    ['6 decimals', { input_per_1m: 0.000001, output_per_1m: '123.456789' }],
+    ['the 1000 USD/1M ceiling', { input_per_1m: 1_000, output_per_1m: '1000.000000' }],
+    ['string prices', { input_per_1m: '2.5', cached_input_per_1m: '1.25', output_per_1m: '10' }],
+    ['a leap day', { effective_from: '2024-02-29' }],
+    ['a date-time with fraction and offset', { effective_from: '2024-02-29T23:30:00.5-08:00' }],
+  ])('accepts %s', (_label, patch) => {
+    expect(() => new PriceTable([entry(patch)])).not.toThrow();
+  });
+
+  it.each<[string, Partial<PriceEntry>, string]>([
+    ['a negative input price', { input_per_1m: -1 }, 'prices[0] (openai/gpt-4o).input_per_1m: must be a finite number >= 0, got -1'],
+    [
+      'a negative cached price',
+      { cached_input_per_1m: '-0.5' },
+      'prices[0] (openai/gpt-4o).cached_input_per_1m: must be a finite number >= 0, got -0.5',
+    ],
+    [
+      'a non-finite output price',
+      { output_per_1m: Number.POSITIVE_INFINITY },
+      'prices[0] (openai/gpt-4o).output_per_1m: must be a finite number >= 0, got Infinity',
+    ],
+    ['NaN', { output_per_1m: Number.NaN }, 'prices[0] (openai/gpt-4o).output_per_1m: must be a finite number >= 0, got NaN'],
+    ['not a number', { output_per_1m: 'cheap' }, 'prices[0] (openai/gpt-4o).output_per_1m: not a number: cheap'],
+    ['7 decimals', { input_per_1m: 0.1234567 }, 'prices[0] (openai/gpt-4o).input_per_1m: more than 6 decimals (0.1234567)'],
+    ['a float artefact', { input_per_1m: 0.1 + 0.2 }, 'prices[0] (openai/gpt-4o).input_per_1m: more than 6 decimals (0.30000000000000004)'],
+    [
+      'an absurd price',
+      { reasoning_per_1m: 1_000.000001 },
+      'prices[0] (openai/gpt-4o).reasoning_per_1m: 1000.000001 USD per 1M tokens is absurd',
+    ],
+    [
+      'a per-token price given per 1M',
+      { output_per_1m: 15_000 },
+      'prices[0] (openai/gpt-4o).output_per_1m: 15000 USD per 1M tokens is absurd',
+    ],
+    ['garbage date', { effective_from: 'soon' }, 'prices[0] (openai/gpt-4o).effective_from: not an RFC 3339 date or date-time: soon'],
+    ['month 13', { effective_from: '2024-13-01' }, 'effective_from: not an RFC 3339 date or date-time: 2024-13-01'],
+    ['impossible date 2024-02-30', { effective_from: '2024-02-30' }, 'effective_from: not an RFC 3339 date or date-time: 2024-02-30'],
+    ['impossible date 2023-02-29', { effective_from: '2023-02-29' }, 'effective_from: not an RFC 3339 date or date-time: 2023-02-29'],
+    ['impossible date-time 2024-06-31T00:00:00Z', { effective_from: '2024-06-31T00:00:00Z' }, 'effective_from: not an RFC 3339'],
+    ['hour 25', { effective_from: '2024-01-01T25:00:00Z' }, 'effective_from: not an RFC 3339'],
+    ['a prose date', { effective_from: 'March 1, 2024' }, 'effective_from: not an RFC 3339 date or date-time: March 1, 2024'],
+    ['a year only', { effective_from: '2024' }, 'effective_from: not an RFC 3339'],
+    ['one-digit month and day', { effective_from: '2024-1-1' }, 'effective_from: not an RFC 3339'],
+  ])('rejects %s', (_label, patch, problem) => {
+    const problems = problemsOf([entry(patch)]);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(problem);
+  });
+
+  it.each<[string, PriceEntry]>([
+    ['the same date', entry({ effective_from: '2024-01-01', input_per_1m: 3 })],
+    ['the same instant written differently', entry({ effective_from: '2024-01-01T01:00:00+01:00', input_per_1m: 3 })],
+    ['the same model under a differently-cased provider', entry({ provider: 'OPENAI', input_per_1m: 3 })],
+  ])('rejects two prices for one model at %s', (_label, second) => {
+    expect(problemsOf([entry({}), second])).toEqual([
+      `prices[1] (${second.provider}/gpt-4o): two prices with effective_from ${second.effective_from}`,
+    ]);
+  });
+
+  it('lists every problem of a bad table at once', () => {
+    const err = (() => {
+      try {
+        new PriceTable([
+          entry({ input_per_1m: -1, output_per_1m: 0.1234567, cached_input_per_1m: 1_001, reasoning_per_1m: 'abc' }),
+          entry({ model: 'other', effective_from: '2024-02-30' }),
+          entry({ effective_from: '2024-01-01' }), // duplicate of prices[0]
+          entry({ model: 'fine', effective_from: '2024-03-01' }), // no problem
+        ]);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(PriceTableError);
+    const { problems, message } = err as PriceTableError;
+    expect(problems).toEqual([
+      'prices[0] (openai/gpt-4o).input_per_1m: must be a finite number >= 0, got -1',
+      'prices[0] (openai/gpt-4o).output_per_1m: more than 6 decimals (0.1234567)',
+      'prices[0] (openai/gpt-4o).cached_input_per_1m: 1001 USD per 1M tokens is absurd (per-token price given?)',
+      'prices[0] (openai/gpt-4o).reasoning_per_1m: not a number: abc',
+      'prices[1] (openai/other).effective_from: not an RFC 3339 date or date-time: 2024-02-30',
+      'prices[2] (openai/gpt-4o): two prices with effective_from 2024-01-01',
+    ]);
+    for (const p of problems) expect(message).toContain(p);
+  });
+});
