@@ -33,6 +33,20 @@ interface ResolvedPrice {
   cached: Decimal;
   output: Decimal;
   reasoning: Decimal;
+  /** The same prices in micro-USD per 1M tokens: exact integers, since prices have <= 6 decimals. */
+  micro: { input: number; cached: number; output: number; reasoning: number };
+}
+
+/** 1 USD in pico-USD (1e-12 USD), the unit of the integer fast path. */
+const PICO_PER_USD = 1_000_000_000_000;
+
+/** An exact non-negative integer count of pico-USD as a plain decimal string in USD, no trailing zeros. */
+function picoToUsd(pico: number): string {
+  const whole = Math.floor(pico / PICO_PER_USD);
+  const frac = String(pico - whole * PICO_PER_USD)
+    .padStart(12, '0')
+    .replace(/0+$/, '');
+  return frac ? `${whole}.${frac}` : String(whole);
 }
 
 /** Prices may carry at most 6 decimals (USD per 1M tokens) so every cost is exact in Decimal(38, 12). */
@@ -109,12 +123,16 @@ export class PriceTable {
       };
       const input = dec('input_per_1m', e.input_per_1m);
       const output = dec('output_per_1m', e.output_per_1m);
+      const cached = dec('cached_input_per_1m', e.cached_input_per_1m, input);
+      const reasoning = dec('reasoning_per_1m', e.reasoning_per_1m, output);
+      const micro = (d: Decimal) => d.mul(1_000_000).floor().toNumber();
       const price: ResolvedPrice = {
         fromMs,
         input,
         output,
-        cached: dec('cached_input_per_1m', e.cached_input_per_1m, input),
-        reasoning: dec('reasoning_per_1m', e.reasoning_per_1m, output),
+        cached,
+        reasoning,
+        micro: { input: micro(input), cached: micro(cached), output: micro(output), reasoning: micro(reasoning) },
       };
       const key = PriceTable.key(e.provider, e.model);
       const list = this.byModel.get(key) ?? [];
@@ -147,6 +165,15 @@ export class PriceTable {
   cost(u: PriceableUsage): string | null {
     const p = this.lookup(u.provider, u.model, u.timestamp_ms);
     if (!p) return null;
+    // Fast path, exact: tokens x micro-USD-per-1M = pico-USD, all integers. Taken only while
+    // every intermediate stays below 2^53; otherwise fall through to decimal arithmetic.
+    const m = p.micro;
+    const pico =
+      (u.input_tokens - u.cached_input_tokens) * m.input +
+      u.cached_input_tokens * m.cached +
+      (u.output_tokens - u.reasoning_tokens) * m.output +
+      u.reasoning_tokens * m.reasoning;
+    if (Number.isSafeInteger(pico)) return picoToUsd(pico);
     return p.input
       .mul(u.input_tokens - u.cached_input_tokens)
       .add(p.cached.mul(u.cached_input_tokens))

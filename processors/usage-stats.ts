@@ -19,8 +19,9 @@ export function emptyStats(): UsageStats {
   };
 }
 
-/** Add one written chunk's outcome (batches are counted by the runner). */
+/** Add one committed batch's outcome. */
 export function addOutcome(stats: UsageStats, messages: number, outcome: BatchOutcome): void {
+  stats.batches++;
   stats.messages += messages;
   stats.accepted += outcome.events.length;
   stats.duplicates += outcome.duplicates;

@@ -52,7 +52,14 @@ class PartitionLog {
       const take = messages.slice(i, i + room);
       if (this.queue.length === this.inFlight) this.oldestPendingAt = Date.now();
       for (const m of take) {
-        this.queue.push({ ...m, topic: this.topic, partition: this.partition, offset: String(this.nextOffset++) });
+        this.queue.push({
+          key: m.key,
+          value: m.value,
+          headers: m.headers,
+          topic: this.topic,
+          partition: this.partition,
+          offset: String(this.nextOffset++),
+        });
       }
       i += take.length;
       this.wakeConsumer();

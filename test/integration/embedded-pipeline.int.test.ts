@@ -195,3 +195,23 @@ describe('window assignment by event time at UTC boundaries (processor + materia
     expect(rows).toEqual([{ w: '2026-11-29 03:17:00' }]);
   });
 });
+
+describe('latency quantiles in the window tables', () => {
+  it('p50/p95/p99 merge from minute to day within the bfloat16 error (0.4%)', async () => {
+    // 100 calls in two minutes with latencies 10, 20, ..., 1000 ms.
+    const payloads = Array.from({ length: 100 }, (_, i) =>
+      ev({ tenant: 'latency', event_id: `l-${i}`, timestamp: `2026-11-29T08:0${i % 2}:30Z`, latency_ms: (i + 1) * 10 }),
+    );
+    await runPayloads(payloads);
+    for (const table of ['usage_minute', 'usage_day']) {
+      const [row] = await queryRows<{ q: number[] }>(
+        store.client,
+        `SELECT quantilesBFloat16Merge(0.5, 0.95, 0.99)(latency_ms_q) AS q FROM ${table} WHERE tenant = 'latency'`,
+      );
+      const [p50, p95, p99] = row?.q ?? [];
+      expect(Math.abs((p50 as number) - 500) / 500, `${table} p50 ${p50}`).toBeLessThanOrEqual(0.025);
+      expect(Math.abs((p95 as number) - 950) / 950, `${table} p95 ${p95}`).toBeLessThanOrEqual(0.025);
+      expect(Math.abs((p99 as number) - 990) / 990, `${table} p99 ${p99}`).toBeLessThanOrEqual(0.025);
+    }
+  });
+});

@@ -298,3 +298,52 @@ describe('PriceTable: table validation', () => {
     for (const p of problems) expect(message).toContain(p);
   });
 });
+
+describe('integer fast path agrees with decimal arithmetic', () => {
+  // Reference: the SPEC formula computed with decimal.js only.
+  const reference = (p: { i: string; c: string; o: string; r: string }, t: { in: number; ca: number; out: number; re: number }) =>
+    new Decimal(p.i)
+      .mul(t.in - t.ca)
+      .add(new Decimal(p.c).mul(t.ca))
+      .add(new Decimal(p.o).mul(t.out - t.re))
+      .add(new Decimal(p.r).mul(t.re))
+      .div(1_000_000)
+      .toFixed();
+
+  it('on 2,000 pseudo-random calls and prices, including ones past 2^53 pico-USD', () => {
+    let seed = 42;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const price = () => `${rnd(1000)}.${String(rnd(1_000_000)).padStart(6, '0')}`;
+    for (let k = 0; k < 2_000; k++) {
+      const p = { i: price(), c: price(), o: price(), r: price() };
+      const big = k % 10 === 0; // every 10th call near the 10M-token cap: exceeds 2^53 pico-USD
+      const inTok = big ? 10_000_000 - rnd(10) : rnd(200_000);
+      const outTok = big ? 10_000_000 - rnd(10) : rnd(50_000);
+      const t = { in: inTok, ca: rnd(inTok + 1), out: outTok, re: rnd(outTok + 1) };
+      const table = new PriceTable([
+        {
+          provider: 'x',
+          model: 'm',
+          effective_from: '2024-01-01',
+          input_per_1m: p.i,
+          cached_input_per_1m: p.c,
+          output_per_1m: p.o,
+          reasoning_per_1m: p.r,
+        },
+      ]);
+      const got = table.cost({
+        provider: 'x',
+        model: 'm',
+        timestamp_ms: Date.UTC(2025, 0, 1),
+        input_tokens: t.in,
+        cached_input_tokens: t.ca,
+        output_tokens: t.out,
+        reasoning_tokens: t.re,
+      });
+      expect(got, JSON.stringify({ p, t })).toBe(reference(p, t));
+    }
+  });
+});
