@@ -40,6 +40,25 @@ function readStructured(path: string): unknown {
   return /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
 }
 
+const NUMERIC_KEYS = new Set(['port', 'partitions', 'produce_timeout_ms', 'body_limit_bytes', 'max_events_per_request']);
+
+function coerceEnv(name: string, key: string, v: string, problems: string[]): unknown {
+  if (key === 'brokers') return v.split(',').map((b) => b.trim()).filter(Boolean);
+  if (key === 'ingest_keys') {
+    return v
+      .split(',')
+      .map((pair) => pair.trim())
+      .filter(Boolean)
+      .map((pair) => {
+        const i = pair.lastIndexOf('=');
+        if (i <= 0) problems.push(`${name}: expected key=tenant pairs separated by commas`);
+        return { key: pair.slice(0, Math.max(0, i)), tenant: pair.slice(i + 1) };
+      });
+  }
+  if (/^-?\d+$/.test(v) && (NUMERIC_KEYS.has(key) || key.startsWith('batch_') || key.endsWith('_ms') || key === 'transport_capacity')) return Number(v);
+  return v;
+}
+
 /**
  * @param file path of a JSON/YAML config file, or undefined for defaults only.
  * @param env environment (overrides listed in ENV_OVERRIDES).
@@ -61,26 +80,43 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   for (const [name, [section, key]] of Object.entries(ENV_OVERRIDES)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    obj[section] ??= {};
-    const sec = obj[section] as Record<string, unknown>;
-    sec[key] = /^-?\d+$/.test(v) && key !== 'password' && key !== 'path' ? Number(v) : v;
+    let target: Record<string, unknown> = obj;
+    if (section) {
+      obj[section] ??= {};
+      const sec: unknown = obj[section];
+      // Not a mapping: the schema check below reports the section itself.
+      if (typeof sec !== 'object' || sec === null || Array.isArray(sec)) continue;
+      target = sec as Record<string, unknown>;
+    }
+    target[key] = coerceEnv(name, key, v, problems);
   }
   const withDefaults = Value.Default(ConfigSchema, obj);
   for (const e of Value.Errors(ConfigSchema, withDefaults)) {
     problems.push(`${e.path.replace(/^\//, '').replaceAll('/', '.') || '(root)'}: ${e.message}`);
   }
-  if (problems.length > 0) throw new ConfigError(source, problems);
+  // No early throw: the checks below run even when the schema check failed elsewhere, so every
+  // problem is listed at once. Each reads only values whose type it has checked itself.
   const config = withDefaults as Config;
-  if (config.clickhouse.mode === 'server' && !/^https?:\/\//.test(config.clickhouse.url)) {
-    problems.push(`clickhouse.url: must be an http(s) URL in server mode, got ${config.clickhouse.url}`);
+  const ch = config.clickhouse as Partial<Config['clickhouse']> | undefined;
+  if (ch?.mode === 'server' && typeof ch.url === 'string' && !/^https?:\/\//.test(ch.url)) {
+    problems.push(`clickhouse.url: must be an http(s) URL in server mode, got ${ch.url}`);
+  }
+  if (Value.Check(ConfigSchema.properties.ingest_keys, config.ingest_keys)) {
+    const keys = new Set<string>();
+    for (const k of config.ingest_keys) {
+      if (keys.has(k.key)) problems.push(`ingest_keys: the same key is listed twice (tenant ${k.tenant})`);
+      keys.add(k.key);
+    }
   }
   let prices: PriceTable | undefined;
-  try {
-    const base = config.use_default_prices ? (readStructured(DEFAULT_PRICES_FILE) as PriceEntry[]) : [];
-    prices = new PriceTable([...base, ...config.prices]);
-  } catch (err) {
-    if (err instanceof PriceTableError) problems.push(...err.problems);
-    else problems.push(`prices: ${(err as Error).message}`);
+  if (Value.Check(ConfigSchema.properties.prices, config.prices) && typeof config.use_default_prices === 'boolean') {
+    try {
+      const base = config.use_default_prices ? (readStructured(DEFAULT_PRICES_FILE) as PriceEntry[]) : [];
+      prices = new PriceTable([...base, ...config.prices]);
+    } catch (err) {
+      if (err instanceof PriceTableError) problems.push(...err.problems);
+      else problems.push(`prices: ${(err as Error).message}`);
+    }
   }
   if (problems.length > 0 || !prices) throw new ConfigError(source, problems);
   return { config: deepFreeze(config), prices };

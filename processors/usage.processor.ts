@@ -5,15 +5,12 @@
  * same batch always gives the same rows (which is what makes replays harmless). The runner
  * (`runner.ts`) does the I/O around it.
  */
-import { createHash } from 'node:crypto';
+import { type DeadLetterReason, type DeadLetterRow, deadLetter } from '../domain/dead-letter.ts';
 import type { PriceTable } from '../domain/pricing.ts';
+import { type FieldError, validateUsageEvent } from '../domain/usage-event-validation.ts';
 import { MINUTE_MS, windowStart } from '../domain/windows.ts';
 import type { UsageEvent } from '../schemas/usage-event.ts';
 import { hash64Hex } from './fingerprint.ts';
-import { type FieldError, validateUsageEvent } from './validate.ts';
-
-/** Why an event did not count. Dead letters are kept; duplicates are an expected replay. */
-export type DeadLetterReason = 'invalid_json' | 'invalid_event' | 'conflicting_duplicate';
 
 /** One message to transform: the payload byte for byte and where it came from. */
 export interface RawMessage {
@@ -21,6 +18,8 @@ export interface RawMessage {
   /** `topic/partition/offset` or `file:line`. */
   source: string;
 }
+
+export type { DeadLetterReason, DeadLetterRow };
 
 export type DecodedMessage =
   | { kind: 'event'; raw: RawMessage; event: UsageEvent; fingerprint: string }
@@ -54,18 +53,6 @@ export interface UsageEventRow {
   ingested_at: number;
 }
 
-/** A row of `dead_letters` (schemas/clickhouse/0003). */
-export interface DeadLetterRow {
-  dead_letter_id: string;
-  received_at: number;
-  reason: DeadLetterReason;
-  errors: string;
-  tenant: string;
-  event_id: string;
-  raw: string;
-  source: string;
-}
-
 export interface DecodeContext {
   nowMs: number;
   maxFutureSkewMs?: number;
@@ -88,10 +75,6 @@ export interface BatchOutcome {
 /** The idempotency key: event ids are unique per tenant. */
 export function dedupKey(tenant: string, eventId: string): string {
   return `${tenant}\u0000${eventId}`;
-}
-
-function sha1Hex(text: string, chars: number): string {
-  return createHash('sha1').update(text).digest('hex').slice(0, chars);
 }
 
 /**
@@ -162,17 +145,15 @@ export function keysToLookUp(decoded: readonly DecodedMessage[]): Array<{ tenant
 }
 
 function deadLetterRow(d: Extract<DecodedMessage, { kind: 'dead' }>, nowMs: number): DeadLetterRow {
-  return {
-    // Same message at the same position -> same id, so a replayed batch rewrites, not adds.
-    dead_letter_id: sha1Hex(`${d.raw.source}\u0000${d.raw.value}`, 32),
-    received_at: nowMs,
+  return deadLetter({
     reason: d.reason,
-    errors: JSON.stringify(d.errors),
-    tenant: d.tenant,
-    event_id: d.eventId,
+    errors: d.errors,
     raw: d.raw.value,
     source: d.raw.source,
-  };
+    tenant: d.tenant,
+    eventId: d.eventId,
+    nowMs,
+  });
 }
 
 /**

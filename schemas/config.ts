@@ -44,6 +44,38 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** Event transport: in-process (embedded, one process) or Apache Kafka. */
+    transport: Type.Union([Type.Literal('in-process'), Type.Literal('kafka')], { default: 'in-process' }),
+    kafka: Type.Object(
+      {
+        brokers: Type.Array(Type.String({ pattern: '^[^\\s:]+:\\d+$' }), { minItems: 1, default: ['127.0.0.1:19092'] }),
+        client_id: Type.String({ minLength: 1, default: 'quotaflow' }),
+        usage_topic: Type.String({ minLength: 1, default: 'quotaflow.usage.v1' }),
+        dlq_topic: Type.String({ minLength: 1, default: 'quotaflow.usage.dlq' }),
+        consumer_group: Type.String({ minLength: 1, default: 'quotaflow-processor' }),
+        /** Partitions of the topics when quotaflow creates them (the unit of processor parallelism). */
+        partitions: Type.Integer({ minimum: 1, maximum: 1_000, default: 4 }),
+        /** How long ingest waits for the broker to acknowledge a produce before answering 503, ms. */
+        produce_timeout_ms: Type.Integer({ minimum: 100, maximum: 120_000, default: 5_000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    http: Type.Object(
+      {
+        host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65_535, default: 8080 }),
+        /** Largest accepted request body, bytes. */
+        body_limit_bytes: Type.Integer({ minimum: 1_024, maximum: 104_857_600, default: 5_242_880 }),
+        /** Most events in one ingest request. */
+        max_events_per_request: Type.Integer({ minimum: 1, maximum: 100_000, default: 10_000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Ingest API keys; each key may write events of its tenant only. Env: INGEST_API_KEYS="key=tenant,key2=tenant2". */
+    ingest_keys: Type.Array(
+      Type.Object({ key: Type.String({ minLength: 16, maxLength: 256 }), tenant: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
+      { default: [] },
+    ),
     /** Extra price entries; they are added to the default table (same model and date: yours must not clash). */
     prices: Type.Array(PriceEntrySchema, { default: [] }),
     /** Start from the shipped default price table (config/prices.default.yaml). */
@@ -53,8 +85,24 @@ export const ConfigSchema = Type.Object(
 );
 export type Config = Static<typeof ConfigSchema>;
 
-/** Environment variables that override config keys (strings coerced to the key's type). */
-export const ENV_OVERRIDES: Record<string, readonly [section: 'clickhouse' | 'pipeline', key: string]> = {
+/**
+ * Environment variables that override config keys. Values are coerced: integers for numeric keys,
+ * comma-separated lists for `kafka.brokers`, `key=tenant` pairs for `ingest_keys`.
+ */
+export const ENV_OVERRIDES: Record<string, readonly [section: 'clickhouse' | 'pipeline' | 'kafka' | 'http' | '', key: string]> = {
+  QUOTAFLOW_TRANSPORT: ['', 'transport'],
+  KAFKA_BROKERS: ['kafka', 'brokers'],
+  KAFKA_CLIENT_ID: ['kafka', 'client_id'],
+  KAFKA_USAGE_TOPIC: ['kafka', 'usage_topic'],
+  KAFKA_DLQ_TOPIC: ['kafka', 'dlq_topic'],
+  KAFKA_CONSUMER_GROUP: ['kafka', 'consumer_group'],
+  KAFKA_PARTITIONS: ['kafka', 'partitions'],
+  KAFKA_PRODUCE_TIMEOUT_MS: ['kafka', 'produce_timeout_ms'],
+  HTTP_HOST: ['http', 'host'],
+  HTTP_PORT: ['http', 'port'],
+  HTTP_BODY_LIMIT_BYTES: ['http', 'body_limit_bytes'],
+  HTTP_MAX_EVENTS_PER_REQUEST: ['http', 'max_events_per_request'],
+  INGEST_API_KEYS: ['', 'ingest_keys'],
   CLICKHOUSE_MODE: ['clickhouse', 'mode'],
   CLICKHOUSE_PATH: ['clickhouse', 'path'],
   CLICKHOUSE_URL: ['clickhouse', 'url'],

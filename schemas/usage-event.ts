@@ -7,7 +7,7 @@
  *
  * This file holds the wire shape (what a client sends) as a TypeBox schema, which is also
  * exported as JSON Schema in `usage-event.schema.json` (`npm run schemas`). Rules that JSON
- * Schema cannot express (subset rules, time bounds, NFC) live in `processors/validate.ts`.
+ * Schema cannot express (subset rules, time bounds, NFC) live in `domain/usage-event-validation.ts`.
  */
 import { type Static, Type } from '@sinclair/typebox';
 

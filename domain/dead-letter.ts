@@ -1,0 +1,51 @@
+/**
+ * Dead letters: events that were not accepted, kept with the raw payload and every reason
+ * (SPEC.md section 2: nothing is dropped silently). The same shape is the value of a message on
+ * the Kafka dead-letter topic and a row of the `dead_letters` table (schemas/clickhouse/0003).
+ */
+import { createHash } from 'node:crypto';
+import type { FieldError } from './usage-event-validation.ts';
+
+/** Why an event did not count. Exact duplicates are not dead letters: they are expected replays. */
+export type DeadLetterReason = 'invalid_json' | 'invalid_event' | 'conflicting_duplicate';
+
+/** A row of `dead_letters` (schemas/clickhouse/0003). */
+export interface DeadLetterRow {
+  dead_letter_id: string;
+  received_at: number;
+  reason: DeadLetterReason;
+  errors: string;
+  tenant: string;
+  event_id: string;
+  raw: string;
+  source: string;
+}
+
+export interface DeadLetterInput {
+  reason: DeadLetterReason;
+  errors: readonly FieldError[];
+  /** The payload byte for byte (UTF-8 text). */
+  raw: string;
+  /** `topic/partition/offset`, `file:line` or `http:<request id>:<index>`. */
+  source: string;
+  tenant: string;
+  eventId: string;
+  nowMs: number;
+}
+
+/**
+ * Build a dead letter. Its id hashes source and payload, so the same message at the same
+ * position always gets the same id and a replayed batch rewrites rather than adds.
+ */
+export function deadLetter(d: DeadLetterInput): DeadLetterRow {
+  return {
+    dead_letter_id: createHash('sha1').update(`${d.source}\u0000${d.raw}`).digest('hex').slice(0, 32),
+    received_at: d.nowMs,
+    reason: d.reason,
+    errors: JSON.stringify(d.errors),
+    tenant: d.tenant,
+    event_id: d.eventId,
+    raw: d.raw,
+    source: d.source,
+  };
+}
