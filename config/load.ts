@@ -43,7 +43,11 @@ function readStructured(path: string): unknown {
 const NUMERIC_KEYS = new Set(['port', 'partitions', 'produce_timeout_ms', 'body_limit_bytes', 'max_events_per_request']);
 
 function coerceEnv(name: string, key: string, v: string, problems: string[]): unknown {
-  if (key === 'brokers') return v.split(',').map((b) => b.trim()).filter(Boolean);
+  if (key === 'brokers')
+    return v
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean);
   if (key === 'ingest_keys') {
     return v
       .split(',')
@@ -55,7 +59,8 @@ function coerceEnv(name: string, key: string, v: string, problems: string[]): un
         return { key: pair.slice(0, Math.max(0, i)), tenant: pair.slice(i + 1) };
       });
   }
-  if (/^-?\d+$/.test(v) && (NUMERIC_KEYS.has(key) || key.startsWith('batch_') || key.endsWith('_ms') || key === 'transport_capacity')) return Number(v);
+  if (/^-?\d+$/.test(v) && (NUMERIC_KEYS.has(key) || key.startsWith('batch_') || key.endsWith('_ms') || key === 'transport_capacity'))
+    return Number(v);
   return v;
 }
 

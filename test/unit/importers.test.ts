@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { validateUsageEvent } from '../../domain/usage-event-validation.ts';
 import { parseAzureTimestamp } from '../../ingest/importers/azure-2023.importer.ts';
 import { eventIdOf, type ImportedRecord, type ImporterOptions, startTimeMs, type TraceFormat } from '../../ingest/importers/importer.ts';
 import { detectFormat, importers } from '../../ingest/importers/index.ts';
-import { validateUsageEvent } from '../../domain/usage-event-validation.ts';
 
 const SAMPLES = fileURLToPath(new URL('../../data/samples/', import.meta.url));
 const AZURE_CODE = join(SAMPLES, 'AzureLLMInferenceTrace_code.csv');

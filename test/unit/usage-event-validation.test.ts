@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import {
+  type FieldError,
+  MIN_TIMESTAMP_MS,
+  parseRfc3339,
+  type ValidateOptions,
+  validateUsageEvent,
+} from '../../domain/usage-event-validation.ts';
 import { MINUTE_MS, windowStart } from '../../domain/windows.ts';
-import { type FieldError, MIN_TIMESTAMP_MS, parseRfc3339, type ValidateOptions, validateUsageEvent } from '../../domain/usage-event-validation.ts';
 import type { UsageEvent } from '../../schemas/usage-event.ts';
 
 /** Injected "now": 2025-06-15T12:00:00.000Z. Default skew allowance is 10 min. */

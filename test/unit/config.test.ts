@@ -1,0 +1,285 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../config/load.ts';
+import { PriceTable } from '../../domain/pricing.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'quotaflow-config-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+/** Write a config file into the temp folder and return its path. */
+function file(ext: 'yaml' | 'yml' | 'json', text: string): string {
+  const path = join(dir, `config-${n++}.${ext}`);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** The problems a config is rejected with (fails the test if it loads). */
+function problemsOf(path: string | undefined, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    loadConfig(path, env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected the configuration to be rejected');
+}
+
+const GPT4O_CALL = {
+  provider: 'openai',
+  model: 'gpt-4o',
+  timestamp_ms: Date.UTC(2025, 0, 15),
+  input_tokens: 1_000_000,
+  cached_input_tokens: 0,
+  output_tokens: 1_000_000,
+  reasoning_tokens: 0,
+};
+
+describe('loadConfig: defaults', () => {
+  it('loads defaults with no file and no env', () => {
+    const { config, prices } = loadConfig(undefined, {});
+    expect(config.clickhouse).toEqual({
+      mode: 'embedded',
+      path: '.quotaflow/data',
+      url: 'http://127.0.0.1:8123',
+      username: 'default',
+      password: '',
+      database: 'default',
+    });
+    expect(config.pipeline).toEqual({
+      batch_max_messages: 10_000,
+      batch_max_wait_ms: 500,
+      transport_capacity: 50_000,
+      max_future_skew_ms: 600_000,
+    });
+    expect(config.prices).toEqual([]);
+    expect(config.use_default_prices).toBe(true);
+    expect(prices).toBeInstanceOf(PriceTable);
+    // The shipped table prices gpt-4o (2.5 in + 10 out per 1M since 2024-10-02).
+    expect(prices.cost(GPT4O_CALL)).toBe('12.5');
+    expect(prices.has('anthropic', 'claude-sonnet-4-20250514', Date.UTC(2025, 6, 1))).toBe(true);
+    expect(prices.cost({ ...GPT4O_CALL, model: 'no-such-model' })).toBeNull();
+  });
+
+  it('does not read process.env when an env is passed', () => {
+    const saved = process.env.CLICKHOUSE_PATH;
+    process.env.CLICKHOUSE_PATH = '/from/process/env';
+    try {
+      expect(loadConfig(undefined, {}).config.clickhouse.path).toBe('.quotaflow/data');
+    } finally {
+      if (saved === undefined) delete process.env.CLICKHOUSE_PATH;
+      else process.env.CLICKHOUSE_PATH = saved;
+    }
+  });
+
+  it('use_default_prices: false starts from an empty table', () => {
+    const path = file('yaml', 'use_default_prices: false\n');
+    expect(loadConfig(path, {}).prices.has('openai', 'gpt-4o', GPT4O_CALL.timestamp_ms)).toBe(false);
+  });
+});
+
+describe('loadConfig: files', () => {
+  it('loads a YAML file, merged with defaults', () => {
+    const path = file(
+      'yaml',
+      `# a comment
+clickhouse:
+  path: /var/lib/quotaflow
+pipeline:
+  batch_max_messages: 2000
+prices:
+  - { provider: acme-ai, model: rocket-1, effective_from: 2025-01-01, input_per_1m: "0.5", output_per_1m: 1.5 }
+`,
+    );
+    const { config, prices } = loadConfig(path, {});
+    expect(config.clickhouse.path).toBe('/var/lib/quotaflow');
+    expect(config.clickhouse.mode).toBe('embedded');
+    expect(config.pipeline.batch_max_messages).toBe(2000);
+    expect(config.pipeline.batch_max_wait_ms).toBe(500);
+    expect(prices.cost({ ...GPT4O_CALL, provider: 'acme-ai', model: 'rocket-1' })).toBe('2');
+    expect(prices.has('openai', 'gpt-4o', GPT4O_CALL.timestamp_ms)).toBe(true); // defaults kept
+  });
+
+  it('loads a .yml file', () => {
+    expect(loadConfig(file('yml', 'pipeline: { batch_max_wait_ms: 250 }\n'), {}).config.pipeline.batch_max_wait_ms).toBe(250);
+  });
+
+  it('loads a JSON file', () => {
+    const path = file(
+      'json',
+      JSON.stringify({ clickhouse: { mode: 'server', url: 'https://ch.example:8443', database: 'qf' }, use_default_prices: false }),
+    );
+    const { config } = loadConfig(path, {});
+    expect(config.clickhouse).toMatchObject({ mode: 'server', url: 'https://ch.example:8443', database: 'qf', path: '.quotaflow/data' });
+    expect(config.use_default_prices).toBe(false);
+  });
+
+  it('an empty YAML file is the defaults', () => {
+    expect(loadConfig(file('yaml', ''), {}).config).toEqual(loadConfig(undefined, {}).config);
+  });
+
+  it('an unreadable or unparsable file is a ConfigError', () => {
+    expect(problemsOf(join(dir, 'missing.yaml'))[0]).toMatch(/^cannot read: /);
+    expect(problemsOf(file('json', '{"clickhouse": '))[0]).toMatch(/^cannot read: /);
+    expect(problemsOf(file('yaml', 'a: [1, 2\n'))[0]).toMatch(/^cannot read: /);
+  });
+
+  it('a top level that is not a mapping is a ConfigError', () => {
+    expect(problemsOf(file('yaml', '- a\n- b\n'))).toEqual(['top level must be a mapping']);
+    expect(problemsOf(file('json', '42'))).toEqual(['top level must be a mapping']);
+  });
+
+  it('the ConfigError names the source file', () => {
+    const path = file('yaml', 'bogus: 1\n');
+    try {
+      loadConfig(path, {});
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ConfigError).source).toBe(path);
+      expect((err as ConfigError).message).toContain(path);
+    }
+  });
+});
+
+describe('loadConfig: env overrides', () => {
+  it('env overrides the file and the defaults; numbers are coerced', () => {
+    const path = file('yaml', 'clickhouse: { path: /from/file }\npipeline: { batch_max_messages: 5 }\n');
+    const { config } = loadConfig(path, {
+      CLICKHOUSE_PATH: '/from/env',
+      PIPELINE_BATCH_MAX_MESSAGES: '1234',
+      PIPELINE_BATCH_MAX_WAIT_MS: '75',
+      UNRELATED: 'x',
+    });
+    expect(config.clickhouse.path).toBe('/from/env');
+    expect(config.pipeline.batch_max_messages).toBe(1234);
+    expect(typeof config.pipeline.batch_max_messages).toBe('number');
+    expect(config.pipeline.batch_max_wait_ms).toBe(75);
+  });
+
+  it('an empty env value is ignored', () => {
+    expect(loadConfig(undefined, { CLICKHOUSE_PATH: '' }).config.clickhouse.path).toBe('.quotaflow/data');
+  });
+
+  it.each([
+    ['CLICKHOUSE_PATH', 'path', '2024'],
+    ['CLICKHOUSE_PASSWORD', 'password', '123456'],
+    ['CLICKHOUSE_USER', 'username', '1001'],
+    ['CLICKHOUSE_DATABASE', 'database', '2025'],
+  ] as const)('a numeric-looking %s stays a string', (name, key, value) => {
+    expect(loadConfig(undefined, { [name]: value }).config.clickhouse[key]).toBe(value);
+  });
+
+  it('a non-numeric value for a number is reported, not coerced to NaN', () => {
+    expect(problemsOf(undefined, { PIPELINE_BATCH_MAX_MESSAGES: 'lots' })).toEqual([
+      expect.stringMatching(/^pipeline\.batch_max_messages: /),
+    ]);
+    expect(problemsOf(undefined, { PIPELINE_BATCH_MAX_MESSAGES: '1.5' })).toEqual([
+      expect.stringMatching(/^pipeline\.batch_max_messages: /),
+    ]);
+  });
+
+  it('an env override on a section that is not a mapping is a ConfigError, not a crash', () => {
+    const path = file('yaml', 'clickhouse: embedded\n');
+    expect(problemsOf(path, { CLICKHOUSE_PATH: '/x' })).toEqual([expect.stringMatching(/^clickhouse: /)]);
+  });
+});
+
+describe('loadConfig: every problem at once', () => {
+  it('lists unknown key, wrong type, bad mode, negative batch size and negative price together', () => {
+    const path = file(
+      'yaml',
+      `bogus: true
+clickhouse:
+  mode: cluster
+  path: 7
+pipeline:
+  batch_max_messages: -5
+prices:
+  - { provider: acme-ai, model: rocket-1, effective_from: 2025-01-01, input_per_1m: -1, output_per_1m: 1 }
+`,
+    );
+    const problems = problemsOf(path);
+    expect(problems).toHaveLength(5);
+    for (const prefix of ['bogus:', 'clickhouse.mode:', 'clickhouse.path:', 'pipeline.batch_max_messages:', 'prices.0.input_per_1m:']) {
+      expect(
+        problems.some((p) => p.startsWith(prefix)),
+        `${prefix} in ${JSON.stringify(problems)}`,
+      ).toBe(true);
+    }
+    expect(problems.find((p) => p.startsWith('bogus:'))).toMatch(/unexpected property/i);
+  });
+
+  it('lists the price-table and cross-field problems beside the schema problems', () => {
+    // A date the schema accepts but the price table does not, and a server URL that is not http(s),
+    // next to an unknown key: all three must be reported in one go.
+    const path = file(
+      'yaml',
+      `bogus: true
+clickhouse: { mode: server, url: "ch.example:8123" }
+prices:
+  - { provider: acme-ai, model: rocket-1, effective_from: 2025-02-30, input_per_1m: 1, output_per_1m: 1 }
+`,
+    );
+    const problems = problemsOf(path);
+    expect(problems).toHaveLength(3);
+    expect(problems.some((p) => p.startsWith('bogus:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('clickhouse.url:'))).toBe(true);
+    expect(problems.some((p) => /effective_from.*2025-02-30/.test(p))).toBe(true);
+  });
+
+  it('lists every bad price entry, including those only the price table catches', () => {
+    const path = file(
+      'yaml',
+      `use_default_prices: false
+prices:
+  - { provider: a, model: m1, effective_from: 2025-01-01, input_per_1m: "0.0000001", output_per_1m: 1 }
+  - { provider: a, model: m2, effective_from: 2025-01-01, input_per_1m: 1, output_per_1m: 5000 }
+  - { provider: a, model: m3, effective_from: 2025-01-01, input_per_1m: 1, output_per_1m: 1 }
+  - { provider: a, model: m3, effective_from: 2025-01-01, input_per_1m: 2, output_per_1m: 2 }
+`,
+    );
+    const problems = problemsOf(path);
+    expect(problems).toHaveLength(3);
+    expect(problems[0]).toMatch(/a\/m1.*input_per_1m: more than 6 decimals/);
+    expect(problems[1]).toMatch(/a\/m2.*output_per_1m: .*absurd/);
+    expect(problems[2]).toMatch(/a\/m3.*two prices with effective_from 2025-01-01/);
+  });
+
+  it('a server URL that is not http(s) is rejected', () => {
+    expect(problemsOf(undefined, { CLICKHOUSE_MODE: 'server', CLICKHOUSE_URL: 'tcp://ch:9000' })).toEqual([
+      expect.stringMatching(/^clickhouse\.url: must be an http\(s\) URL/),
+    ]);
+  });
+});
+
+describe('loadConfig: result', () => {
+  it('is deeply frozen', () => {
+    const path = file(
+      'yaml',
+      'prices:\n  - { provider: acme-ai, model: rocket-1, effective_from: 2025-01-01, input_per_1m: 1, output_per_1m: 1 }\n',
+    );
+    const { config } = loadConfig(path, {});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.clickhouse)).toBe(true);
+    expect(Object.isFrozen(config.pipeline)).toBe(true);
+    expect(Object.isFrozen(config.prices)).toBe(true);
+    expect(Object.isFrozen(config.prices[0])).toBe(true);
+    // ESM is strict mode: writes to a frozen object throw.
+    expect(() => {
+      (config.clickhouse as { path: string }).path = '/elsewhere';
+    }).toThrow(TypeError);
+    expect(() => {
+      (config.prices as unknown[]).push({});
+    }).toThrow(TypeError);
+    expect(config.clickhouse.path).toBe('.quotaflow/data');
+  });
+
+  it('each load returns its own object', () => {
+    const a = loadConfig(undefined, {});
+    const b = loadConfig(undefined, { CLICKHOUSE_PATH: '/b' });
+    expect(a.config.clickhouse.path).toBe('.quotaflow/data');
+    expect(b.config.clickhouse.path).toBe('/b');
+  });
+});
