@@ -73,7 +73,10 @@ export const ConfigSchema = Type.Object(
     ),
     /** Ingest API keys; each key may write events of its tenant only. Env: INGEST_API_KEYS="key=tenant,key2=tenant2". */
     ingest_keys: Type.Array(
-      Type.Object({ key: Type.String({ minLength: 16, maxLength: 256 }), tenant: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
+      Type.Object(
+        { key: Type.String({ minLength: 16, maxLength: 256 }), tenant: Type.String({ minLength: 1, maxLength: 128 }) },
+        { additionalProperties: false },
+      ),
       { default: [] },
     ),
     /** Extra price entries; they are added to the default table (same model and date: yours must not clash). */
