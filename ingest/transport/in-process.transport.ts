@@ -31,8 +31,8 @@ class PartitionLog {
   private ended = false;
   private readonly spaceWaiters: Waiter[] = [];
   private dataWaiter: Waiter | null = null;
-  /** Arrival time (ms) of the oldest message not yet handed to the consumer. */
-  private oldestPendingAt = 0;
+  /** Arrival time (ms) of each message in `queue`, same index. */
+  private arrivedAt: number[] = [];
 
   constructor(
     readonly topic: string,
@@ -50,8 +50,9 @@ class PartitionLog {
         continue;
       }
       const take = messages.slice(i, i + room);
-      if (this.queue.length === this.inFlight) this.oldestPendingAt = Date.now();
+      const now = Date.now();
       for (const m of take) {
+        this.arrivedAt.push(now);
         this.queue.push({
           key: m.key,
           value: m.value,
@@ -84,14 +85,16 @@ class PartitionLog {
     for (;;) {
       const pending = this.queue.length - this.inFlight;
       if (stopped()) return null;
-      if (pending >= max || (pending > 0 && (this.ended || Date.now() - this.oldestPendingAt >= maxWaitMs))) {
+      // Age of the oldest message not yet handed out (each message keeps its own arrival time,
+      // so leftovers of a full batch are not made to wait a second full period).
+      const age = pending > 0 ? Date.now() - (this.arrivedAt[this.inFlight] as number) : 0;
+      if (pending >= max || (pending > 0 && (this.ended || age >= maxWaitMs))) {
         const batch = this.queue.slice(this.inFlight, this.inFlight + max);
         this.inFlight += batch.length;
-        this.oldestPendingAt = Date.now();
         return batch;
       }
       if (pending === 0 && this.ended) return null;
-      const wait = pending > 0 ? Math.max(1, maxWaitMs - (Date.now() - this.oldestPendingAt)) : maxWaitMs;
+      const wait = pending > 0 ? Math.max(1, maxWaitMs - age) : maxWaitMs;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, wait);
         this.dataWaiter = {
@@ -107,6 +110,7 @@ class PartitionLog {
   /** The handler resolved: drop the batch from the log and let producers in. */
   commit(count: number): void {
     this.queue.splice(0, count);
+    this.arrivedAt.splice(0, count);
     this.inFlight -= count;
     for (const w of this.spaceWaiters.splice(0)) w.resolve();
   }
@@ -147,9 +151,11 @@ export function createInProcessTransport(options: InProcessTransportOptions): Tr
   const partitions = options.partitions ?? 2;
   const perPartition = Math.max(1, Math.floor(options.capacity / partitions));
   const topics = new Map<string, PartitionLog[]>();
+  let closed = false;
   const logs = (topic: string): PartitionLog[] => {
     let t = topics.get(topic);
     if (!t) {
+      if (closed) throw new TransportClosedError('in-process transport');
       t = Array.from({ length: partitions }, (_, p) => new PartitionLog(topic, p, perPartition));
       topics.set(topic, t);
     }
@@ -159,16 +165,16 @@ export function createInProcessTransport(options: InProcessTransportOptions): Tr
   return {
     producer(topic: string): Producer {
       const parts = logs(topic);
-      let closed = false;
+      let producerClosed = false;
       return {
         async send(messages) {
-          if (closed) throw new TransportClosedError(`producer for ${topic}`);
+          if (producerClosed) throw new TransportClosedError(`producer for ${topic}`);
           const byPartition: OutgoingMessage[][] = parts.map(() => []);
           for (const m of messages) byPartition[partitionOf(m.key, partitions)]?.push(m);
           await Promise.all(byPartition.map((ms, p) => (ms.length > 0 ? parts[p]?.append(ms) : undefined)));
         },
         async close() {
-          closed = true;
+          producerClosed = true;
           for (const p of parts) p.end();
         },
       };
@@ -208,6 +214,7 @@ export function createInProcessTransport(options: InProcessTransportOptions): Tr
     },
 
     async close() {
+      closed = true;
       for (const t of topics.values()) for (const p of t) p.end();
     },
   };

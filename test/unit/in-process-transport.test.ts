@@ -172,6 +172,35 @@ describe('in-process transport: delivery', () => {
     await running;
   });
 
+  it('leftovers of a full batch flush maxBatchWaitMs after their own arrival, not a period after the handler', async () => {
+    vi.useFakeTimers();
+    const t = createInProcessTransport({ capacity: 100, partitions: 1 });
+    const producer = t.producer(TOPIC);
+    const delivered: Array<[number, number]> = []; // [fake time, batch size]
+    const consumer = t.consumer(consumerOpts({ maxBatchMessages: 2, maxBatchWaitMs: 1_000 }));
+    const running = consumer.run(async (b) => {
+      delivered.push([Date.now(), b.messages.length]);
+      await sleep(900); // a slow handler
+    });
+    const start = Date.now();
+    await producer.send(messages('k', 2));
+    await vi.advanceTimersByTimeAsync(100);
+    await producer.send(messages('k', 1, 2)); // arrives at +100 ms while the handler runs
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(delivered.map(([at, n]) => [at - start, n])).toEqual([
+      [0, 2],
+      [1_100, 1], // due at +1,100 (its arrival + 1,000), not at +1,900
+    ]);
+    await consumer.stop();
+    await running;
+  });
+
+  it('a producer for a new topic after transport.close() is refused', async () => {
+    const t = createInProcessTransport({ capacity: 10 });
+    await t.close();
+    expect(() => t.producer('never-created')).toThrow(TransportClosedError);
+  });
+
   it('producer.close() ends the topic: run() drains what is left without waiting, then resolves', async () => {
     const t = createInProcessTransport({ capacity: 100, partitions: 2 });
     const producer = t.producer(TOPIC);
