@@ -14,6 +14,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.int.test.ts'],
+          globalSetup: ['test/helpers/kafka-global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           // chDB allows one open data folder per process and is heavy to load: one file at a time.

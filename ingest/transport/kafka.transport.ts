@@ -1,0 +1,260 @@
+/**
+ * Apache Kafka transport (kafkajs 2.2), behind the same `Transport` contract as the in-process
+ * one, so the processor runner and HTTP ingest do not know which they use. Verified against a
+ * real Kafka 4.4 broker in KRaft mode (test/integration/kafka-*.int.test.ts).
+ *
+ * Guarantees, and where they are enforced:
+ * - Producer: `acks: -1` (all in-sync replicas) and the idempotent producer, so a broker retry
+ *   never writes a message twice; `send()` resolves only once the broker acknowledged.
+ *   A send that fails or outlasts `produceTimeoutMs` rejects with `TransportUnavailableError`.
+ * - Consumer: manual commits (`autoCommit: false`). A batch's offset (last + 1) is committed only
+ *   after the handler resolved, i.e. after ClickHouse acknowledged its rows. A handler error is
+ *   retried with backoff while this member still owns the partition; replays are harmless
+ *   because the processor de-duplicates by (tenant, event_id).
+ * - Rebalances: before each chunk the consumer checks `isStale()`; a partition that was revoked
+ *   is never written for. kafkajs rejoins the group only between batches, and the eager
+ *   rebalance protocol gives the partition to another member only after this one rejoined (or
+ *   its session expired), so two members never write the same offsets at the same time.
+ * https://kafka.js.org/docs/consuming#a-name-each-batch-a-eachbatch
+ */
+import kafkajs, { type Admin, type EachBatchPayload, type Consumer as KafkaConsumer, type Producer as KafkaProducer } from 'kafkajs';
+import {
+  type BatchHandler,
+  type ConsumedMessage,
+  type Consumer,
+  type ConsumerOptions,
+  type Producer,
+  type Transport,
+  TransportClosedError,
+} from './transport.ts';
+
+const { Kafka, logLevel } = kafkajs;
+
+export interface KafkaTransportOptions {
+  brokers: string[];
+  clientId: string;
+  /** Partitions when `ensureTopics` creates a topic. */
+  partitions: number;
+  /** A produce not acknowledged within this time fails (HTTP ingest answers 503), ms. */
+  produceTimeoutMs: number;
+  /** kafkajs log level (default: errors only). */
+  logLevel?: number;
+  /** Called when the consumer retries a failed batch (logging/metrics). */
+  onRetry?: (info: { topic: string; partition: number; attempt: number; error: Error }) => void;
+}
+
+/** The broker did not acknowledge in time or is unreachable: nothing was acknowledged. */
+export class TransportUnavailableError extends Error {
+  readonly code = 'QF_TRANSPORT_UNAVAILABLE';
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+    this.name = 'TransportUnavailableError';
+  }
+}
+
+export interface KafkaTransport extends Transport {
+  /** Create the topics that do not exist yet (idempotent). */
+  ensureTopics(topics: readonly string[]): Promise<void>;
+  /** True when a broker answers a metadata request within `timeoutMs`. */
+  ping(timeoutMs?: number): Promise<boolean>;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TransportUnavailableError(`${what}: no acknowledgement within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function createKafkaTransport(options: KafkaTransportOptions): KafkaTransport {
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    logLevel: options.logLevel ?? logLevel.ERROR,
+    connectionTimeout: 3_000,
+    requestTimeout: 10_000,
+    // Reconnects are cheap and quick; the caller decides how long a produce may take.
+    retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 5 },
+  });
+  const producers = new Set<KafkaProducer>();
+  const consumers = new Set<{ stop(): Promise<void> }>();
+  let closed = false;
+
+  async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      return await fn(admin);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  return {
+    async ensureTopics(topics) {
+      await withAdmin(async (admin) => {
+        const existing = new Set(await admin.listTopics());
+        const missing = topics.filter((t) => !existing.has(t));
+        if (missing.length === 0) return;
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: -1 })),
+        });
+      });
+    },
+
+    async ping(timeoutMs = 2_000) {
+      try {
+        await withTimeout(
+          withAdmin((admin) => admin.describeCluster()),
+          timeoutMs,
+          'ping',
+        );
+        return true;
+      } catch {
+        return false;
+      }
+    },
+
+    producer(topic: string): Producer {
+      if (closed) throw new TransportClosedError('kafka transport');
+      // Idempotent: the broker drops a retried batch it already has (per producer session).
+      // https://kafka.js.org/docs/producing#options
+      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false });
+      producers.add(producer);
+      let connecting: Promise<void> | null = null;
+      let producerClosed = false;
+      const connect = () => {
+        connecting ??= producer.connect().catch((err: unknown) => {
+          connecting = null; // try again on the next send
+          throw err;
+        });
+        return connecting;
+      };
+      return {
+        async send(messages) {
+          if (producerClosed || closed) throw new TransportClosedError(`producer for ${topic}`);
+          if (messages.length === 0) return;
+          try {
+            await withTimeout(
+              (async () => {
+                await connect();
+                await producer.send({
+                  topic,
+                  acks: -1,
+                  timeout: options.produceTimeoutMs,
+                  messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+                });
+              })(),
+              options.produceTimeoutMs,
+              `produce to ${topic}`,
+            );
+          } catch (err) {
+            if (err instanceof TransportUnavailableError) throw err;
+            throw new TransportUnavailableError(`produce to ${topic} failed: ${(err as Error).message}`, { cause: err });
+          }
+        },
+        async close() {
+          producerClosed = true;
+          producers.delete(producer);
+          await producer.disconnect();
+        },
+      };
+    },
+
+    consumer(opts: ConsumerOptions): Consumer {
+      if (closed) throw new TransportClosedError('kafka transport');
+      const consumer: KafkaConsumer = kafka.consumer({
+        groupId: opts.groupId,
+        // Fetch returns as soon as data is there, or after this wait (also bounds stop() time).
+        maxWaitTimeInMs: Math.min(opts.maxBatchWaitMs, 500),
+        sessionTimeout: 30_000,
+        heartbeatInterval: 3_000,
+        allowAutoTopicCreation: false,
+        retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 10 },
+      });
+      let stopping = false;
+      let settle: { resolve: () => void; reject: (e: Error) => void } | null = null;
+      const done = new Promise<void>((resolve, reject) => {
+        settle = { resolve, reject };
+      });
+      consumer.on(consumer.events.CRASH, (e) => {
+        // kafkajs restarts on retriable crashes; a non-restarting crash ends run().
+        if (!e.payload.restart && !stopping) settle?.reject(e.payload.error);
+      });
+
+      const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
+        const { batch, isRunning, isStale, heartbeat } = payload;
+        const all = batch.messages;
+        for (let i = 0; i < all.length && isRunning() && !isStale(); i += opts.maxBatchMessages) {
+          const chunk = all.slice(i, i + opts.maxBatchMessages);
+          const messages: ConsumedMessage[] = chunk.map((m) => ({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key?.toString('utf8') ?? '',
+            value: m.value?.toString('utf8') ?? '',
+            headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(v)])),
+          }));
+          for (let attempt = 1; ; attempt++) {
+            // TRICKY: never write for a partition this member no longer owns.
+            if (!isRunning() || isStale()) return;
+            try {
+              await handler({ topic: batch.topic, partition: batch.partition, messages });
+              break;
+            } catch (err) {
+              options.onRetry?.({ topic: batch.topic, partition: batch.partition, attempt, error: err as Error });
+              if (stopping) throw err;
+              await sleep(Math.min(30_000, 250 * 2 ** Math.min(attempt, 7)));
+              await heartbeat(); // keeps the partition while ClickHouse is down; throws on rebalance
+            }
+          }
+          const last = chunk[chunk.length - 1];
+          if (!last) continue;
+          const next = (BigInt(last.offset) + 1n).toString();
+          payload.resolveOffset(last.offset);
+          // Commit exactly what was stored. A failed commit (e.g. during a rebalance) only means
+          // a replay, which the processor's de-duplication makes harmless.
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+        }
+      };
+
+      let handler: BatchHandler = async () => undefined;
+      const handle = {
+        async stop() {
+          if (stopping) return;
+          stopping = true;
+          await consumer.disconnect(); // waits for the batch in flight, then leaves the group
+          consumers.delete(handle);
+          settle?.resolve();
+        },
+      };
+      consumers.add(handle);
+      return {
+        async run(h: BatchHandler) {
+          handler = h;
+          await consumer.connect();
+          await consumer.subscribe({ topics: [opts.topic], fromBeginning: true });
+          await consumer.run({
+            autoCommit: false,
+            eachBatchAutoResolve: false,
+            partitionsConsumedConcurrently: 2,
+            eachBatch,
+          });
+          return done;
+        },
+        stop: () => handle.stop(),
+      };
+    },
+
+    async close() {
+      closed = true;
+      await Promise.all([...consumers].map((c) => c.stop()));
+      await Promise.all([...producers].map((p) => p.disconnect()));
+      producers.clear();
+    },
+  };
+}
