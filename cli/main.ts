@@ -10,6 +10,9 @@ import { DataFolderLockedError } from '../storage/clickhouse.ts';
 import { migrate } from '../storage/migrate.ts';
 import { demoSources, runImportCommand } from './commands/import.ts';
 import { runSql, SQL_FORMATS } from './commands/sql.ts';
+import { createLifecycle } from './lifecycle.ts';
+import { createLogger } from './logger.ts';
+import { type Role, RoleConfigError, startRole } from './roles.ts';
 
 const program = new Command('quotaflow')
   .description('LLM API usage analytics: events -> windows in ClickHouse -> answers')
@@ -68,6 +71,32 @@ program
     }
   });
 
+for (const [role, description] of [
+  ['ingest', 'HTTP ingest: POST /v1/events -> Kafka (needs transport: kafka)'],
+  ['processor', 'Kafka consumer group -> validate, de-duplicate, price, window -> ClickHouse'],
+  ['api', 'read API over ClickHouse (GET /v1/usage, /healthz, /readyz)'],
+  ['all', 'ingest + processor + api in one process (embedded chDB: the only role that may own the folder)'],
+] as const) {
+  program
+    .command(role)
+    .description(description)
+    .action(async () => serve(role));
+}
+
+/** Run a long-lived role until SIGTERM/SIGINT; exits 1 if an error stopped it. */
+async function serve(role: Role): Promise<void> {
+  const loaded = config();
+  const logger = createLogger();
+  const lifecycle = createLifecycle(logger);
+  lifecycle.installProcessHandlers();
+  try {
+    await startRole(role, { loaded, logger, lifecycle });
+  } catch (err) {
+    await lifecycle.stop();
+    exitWith(err);
+  }
+}
+
 program
   .command('check-config')
   .description('validate the config (file + env) and exit 0, or list every problem and exit 1')
@@ -77,7 +106,12 @@ program
   });
 
 function exitWith(err: unknown): never {
-  if (err instanceof ConfigError || err instanceof DataFolderLockedError || err instanceof InvalidArgumentError) {
+  if (
+    err instanceof ConfigError ||
+    err instanceof DataFolderLockedError ||
+    err instanceof InvalidArgumentError ||
+    err instanceof RoleConfigError
+  ) {
     process.stderr.write(`quotaflow: ${err.message}\n`);
   } else {
     process.stderr.write(`quotaflow: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

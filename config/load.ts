@@ -40,7 +40,14 @@ function readStructured(path: string): unknown {
   return /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
 }
 
-const NUMERIC_KEYS = new Set(['port', 'partitions', 'produce_timeout_ms', 'body_limit_bytes', 'max_events_per_request']);
+const NUMERIC_KEYS = new Set([
+  'port',
+  'partitions',
+  'produce_timeout_ms',
+  'session_timeout_ms',
+  'body_limit_bytes',
+  'max_events_per_request',
+]);
 
 function coerceEnv(name: string, key: string, v: string, problems: string[]): unknown {
   if (key === 'brokers')

@@ -8,7 +8,7 @@
  */
 import type { PriceTable } from '../domain/pricing.ts';
 import { SOURCE_HEADER } from '../ingest/replay.ts';
-import type { ConsumedBatch, Consumer } from '../ingest/transport/transport.ts';
+import type { BatchHandler, ConsumedBatch, Consumer } from '../ingest/transport/transport.ts';
 import type { UsageStore } from './clickhouse-writer.ts';
 import { decodeBatch, keysToLookUp, type RawMessage, transform } from './usage.processor.ts';
 import { addOutcome, emptyStats, type UsageStats } from './usage-stats.ts';
@@ -38,21 +38,40 @@ export function toRawMessages(batch: ConsumedBatch): RawMessage[] {
   }));
 }
 
-export function createUsageRunner(deps: UsageRunnerDeps): UsageRunner {
+export interface UsageHandlerDeps {
+  store: UsageStore;
+  prices: PriceTable;
+  now?: () => number;
+  maxFutureSkewMs?: number;
+  /** Counters to add each committed batch to. */
+  stats: UsageStats;
+  onBatch?: (stats: Readonly<UsageStats>) => void;
+}
+
+/**
+ * The usage stream's batch handler: decode -> look up ids -> transform -> write. It resolves
+ * only after ClickHouse acknowledged the batch; the transport then commits its offsets.
+ * Batches of one partition arrive one at a time; partitions run concurrently, so one batch is
+ * decoded on the JS thread while another is written by ClickHouse.
+ */
+export function createUsageHandler(deps: UsageHandlerDeps): BatchHandler {
   const now = deps.now ?? Date.now;
-  const stats = emptyStats();
-  // One batch per partition at a time (the transport's contract); partitions run concurrently,
-  // so one batch is decoded on the JS thread while another is written by ClickHouse.
-  const handle = async (batch: ConsumedBatch): Promise<void> => {
+  return async (batch: ConsumedBatch): Promise<void> => {
     if (batch.messages.length === 0) return;
     const nowMs = now();
     const decoded = decodeBatch(toRawMessages(batch), { nowMs, maxFutureSkewMs: deps.maxFutureSkewMs });
     const seen = await deps.store.lookupSeen(keysToLookUp(decoded));
     const outcome = transform(decoded, { nowMs, prices: deps.prices, seen });
     await deps.store.write(outcome);
-    addOutcome(stats, batch.messages.length, outcome);
-    deps.onBatch?.(stats);
+    addOutcome(deps.stats, batch.messages.length, outcome);
+    deps.onBatch?.(deps.stats);
   };
+}
+
+/** A consumer bound to the usage handler (embedded import and tests). */
+export function createUsageRunner(deps: UsageRunnerDeps): UsageRunner {
+  const stats = emptyStats();
+  const handle = createUsageHandler({ ...deps, stats });
   return {
     run: () => deps.consumer.run(handle),
     stop: () => deps.consumer.stop(),

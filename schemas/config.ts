@@ -55,6 +55,8 @@ export const ConfigSchema = Type.Object(
         consumer_group: Type.String({ minLength: 1, default: 'quotaflow-processor' }),
         /** Partitions of the topics when quotaflow creates them (the unit of processor parallelism). */
         partitions: Type.Integer({ minimum: 1, maximum: 1_000, default: 4 }),
+        /** Consumer group session timeout: a crashed processor's partitions move after this long, ms. */
+        session_timeout_ms: Type.Integer({ minimum: 6_000, maximum: 300_000, default: 30_000 }),
         /** How long ingest waits for the broker to acknowledge a produce before answering 503, ms. */
         produce_timeout_ms: Type.Integer({ minimum: 100, maximum: 120_000, default: 5_000 }),
       },
@@ -101,6 +103,7 @@ export const ENV_OVERRIDES: Record<string, readonly [section: 'clickhouse' | 'pi
   KAFKA_CONSUMER_GROUP: ['kafka', 'consumer_group'],
   KAFKA_PARTITIONS: ['kafka', 'partitions'],
   KAFKA_PRODUCE_TIMEOUT_MS: ['kafka', 'produce_timeout_ms'],
+  KAFKA_SESSION_TIMEOUT_MS: ['kafka', 'session_timeout_ms'],
   HTTP_HOST: ['http', 'host'],
   HTTP_PORT: ['http', 'port'],
   HTTP_BODY_LIMIT_BYTES: ['http', 'body_limit_bytes'],

@@ -35,10 +35,14 @@ export interface KafkaTransportOptions {
   clientId: string;
   /** Partitions when `ensureTopics` creates a topic. */
   partitions: number;
+  /** Consumer group session timeout, ms (default 30 s); heartbeats go every tenth of it. */
+  sessionTimeoutMs?: number;
   /** A produce not acknowledged within this time fails (HTTP ingest answers 503), ms. */
   produceTimeoutMs: number;
   /** kafkajs log level (default: errors only). */
   logLevel?: number;
+  /** kafkajs log creator (route its logs into the app's logger). */
+  logCreator?: kafkajs.logCreator;
   /** Called when the consumer retries a failed batch (logging/metrics). */
   onRetry?: (info: { topic: string; partition: number; attempt: number; error: Error }) => void;
 }
@@ -67,6 +71,32 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Bytes of messages per produce request. The broker refuses a record batch larger than
+ * `message.max.bytes` (default 1,048,588) with MESSAGE_TOO_LARGE; half of that leaves room for
+ * record overhead. https://kafka.apache.org/documentation/#brokerconfigs_message.max.bytes
+ */
+export const MAX_PRODUCE_BYTES = 512 * 1024;
+
+/** Split messages, in order, into runs of at most `maxBytes` (a larger single message goes alone). */
+export function chunkByBytes<T extends { key: string; value: string }>(messages: readonly T[], maxBytes: number): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = Buffer.byteLength(m.value) + Buffer.byteLength(m.key) + 64;
+    if (current.length > 0 && bytes + size > maxBytes) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(m);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export function createKafkaTransport(options: KafkaTransportOptions): KafkaTransport {
@@ -74,6 +104,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
     clientId: options.clientId,
     brokers: options.brokers,
     logLevel: options.logLevel ?? logLevel.ERROR,
+    ...(options.logCreator ? { logCreator: options.logCreator } : {}),
     connectionTimeout: 3_000,
     requestTimeout: 10_000,
     // Reconnects are cheap and quick; the caller decides how long a produce may take.
@@ -142,12 +173,16 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
             await withTimeout(
               (async () => {
                 await connect();
-                await producer.send({
-                  topic,
-                  acks: -1,
-                  timeout: options.produceTimeoutMs,
-                  messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
-                });
+                // One produce request per chunk: a record batch must stay under the broker's
+                // message.max.bytes (1 MiB by default), which a large HTTP request exceeds.
+                for (const chunk of chunkByBytes(messages, MAX_PRODUCE_BYTES)) {
+                  await producer.send({
+                    topic,
+                    acks: -1,
+                    timeout: options.produceTimeoutMs,
+                    messages: chunk.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+                  });
+                }
               })(),
               options.produceTimeoutMs,
               `produce to ${topic}`,
@@ -171,8 +206,8 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
         groupId: opts.groupId,
         // Fetch returns as soon as data is there, or after this wait (also bounds stop() time).
         maxWaitTimeInMs: Math.min(opts.maxBatchWaitMs, 500),
-        sessionTimeout: 30_000,
-        heartbeatInterval: 3_000,
+        sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+        heartbeatInterval: Math.round((options.sessionTimeoutMs ?? 30_000) / 10),
         allowAutoTopicCreation: false,
         retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 10 },
       });

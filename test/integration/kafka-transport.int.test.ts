@@ -84,3 +84,22 @@ describe.skipIf(brokers.length === 0)('Kafka transport on a real broker', () => 
     expect(await t.ping(1_000)).toBe(false);
   });
 });
+
+describe.skipIf(brokers.length === 0)('Kafka transport: large sends', () => {
+  it('a send larger than the broker message size limit (2.5 MB) is split and fully delivered', async () => {
+    const topic = unique('qf.test.large');
+    const t = transport();
+    await t.ensureTopics([topic]);
+    const value = 'x'.repeat(500);
+    await t.producer(topic).send(Array.from({ length: 5_000 }, (_, i) => ({ key: 'one-tenant', value: `${i}:${value}` })));
+    let got = 0;
+    const c = t.consumer(opts(topic, unique('qf.test.group')));
+    const run = c.run(async (b) => {
+      got += b.messages.length;
+    });
+    await until(() => got >= 5_000, '5,000 messages');
+    await c.stop();
+    await run;
+    expect(got).toBe(5_000);
+  });
+});

@@ -1,0 +1,146 @@
+/**
+ * Role wiring: which components each role starts, on which transport and store.
+ *   ingest     HTTP ingest -> Kafka                       (stateless, scale out)
+ *   processor  Kafka consumer group -> ClickHouse         (scale out up to the partition count)
+ *   api        read API over ClickHouse
+ *   all        everything in one process; the only role meant for embedded chDB (one owner)
+ * Components register their stop functions with the lifecycle in start order.
+ */
+import { buildApp } from '../api/app.ts';
+import type { LoadedConfig } from '../config/load.ts';
+import { createInProcessTransport } from '../ingest/transport/in-process.transport.ts';
+import { createKafkaTransport, type KafkaTransport } from '../ingest/transport/kafka.transport.ts';
+import type { Transport } from '../ingest/transport/transport.ts';
+import { createUsageStore } from '../processors/clickhouse-writer.ts';
+import { startPipelines } from '../processors/index.ts';
+import { type ClickHouseClient, openClickHouse } from '../storage/clickhouse.ts';
+import { migrate } from '../storage/migrate.ts';
+import type { Lifecycle } from './lifecycle.ts';
+import { kafkaLogCreator, type Logger } from './logger.ts';
+
+export const ROLES = ['ingest', 'processor', 'api', 'all'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Stats are logged this often by the processor, ms. */
+const STATS_INTERVAL_MS = 10_000;
+
+export class RoleConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RoleConfigError';
+  }
+}
+
+interface Ctx {
+  loaded: LoadedConfig;
+  logger: Logger;
+  lifecycle: Lifecycle;
+}
+
+function kafkaTransport({ loaded, logger, lifecycle }: Ctx): KafkaTransport {
+  const { kafka } = loaded.config;
+  const t = createKafkaTransport({
+    brokers: kafka.brokers,
+    clientId: kafka.client_id,
+    partitions: kafka.partitions,
+    produceTimeoutMs: kafka.produce_timeout_ms,
+    sessionTimeoutMs: kafka.session_timeout_ms,
+    logCreator: kafkaLogCreator(logger),
+    onRetry: ({ topic, partition, attempt, error }) =>
+      logger.warn({ event: 'batch.retry', topic, partition, attempt, err: error }, 'batch failed; retrying'),
+  });
+  lifecycle.add('kafka', () => t.close());
+  return t;
+}
+
+async function clickhouse({ loaded, lifecycle, logger }: Ctx): Promise<ClickHouseClient> {
+  const client = await openClickHouse(loaded.config.clickhouse);
+  lifecycle.add('clickhouse', () => client.close());
+  const applied = await migrate(client);
+  if (applied.length > 0) logger.info({ event: 'clickhouse.migrated', versions: applied });
+  return client;
+}
+
+function startProcessing(ctx: Ctx, transport: Transport, client: ClickHouseClient): void {
+  const { config, prices } = ctx.loaded;
+  const pipelines = startPipelines({
+    transport,
+    store: createUsageStore(client),
+    prices,
+    config: {
+      usageTopic: config.kafka.usage_topic,
+      dlqTopic: config.kafka.dlq_topic,
+      consumerGroup: config.kafka.consumer_group,
+      batchMaxMessages: config.pipeline.batch_max_messages,
+      batchMaxWaitMs: config.pipeline.batch_max_wait_ms,
+      maxFutureSkewMs: config.pipeline.max_future_skew_ms,
+    },
+  });
+  const timer = setInterval(() => ctx.logger.info({ event: 'processor.stats', ...pipelines.usageStats }), STATS_INTERVAL_MS);
+  timer.unref();
+  ctx.lifecycle.add('processor', async () => {
+    clearInterval(timer);
+    await pipelines.stop();
+    ctx.logger.info({ event: 'processor.stats', final: true, ...pipelines.usageStats });
+  });
+  pipelines.done.catch((err: unknown) => void ctx.lifecycle.stop(err));
+}
+
+/**
+ * Start a role. Resolves once it serves; the lifecycle owns its shutdown.
+ * @throws RoleConfigError when the config does not fit the role (e.g. ingest without Kafka).
+ */
+export async function startRole(role: Role, ctx: Ctx): Promise<{ url?: string }> {
+  const { config } = ctx.loaded;
+  const useKafka = role === 'ingest' || role === 'processor' || config.transport === 'kafka';
+  if ((role === 'ingest' || role === 'processor') && config.transport !== 'kafka') {
+    throw new RoleConfigError(
+      `the ${role} role carries events on Kafka: set transport: kafka (or QUOTAFLOW_TRANSPORT=kafka) and KAFKA_BROKERS`,
+    );
+  }
+  let transport: Transport | undefined;
+  const readiness: Record<string, () => Promise<boolean>> = {};
+  if (role !== 'api') {
+    if (useKafka) {
+      const k = kafkaTransport(ctx);
+      await k.ensureTopics([config.kafka.usage_topic, config.kafka.dlq_topic]);
+      readiness.kafka = () => k.ping();
+      transport = k;
+    } else {
+      const t = createInProcessTransport({ capacity: config.pipeline.transport_capacity });
+      ctx.lifecycle.add('transport', () => t.close());
+      transport = t;
+    }
+  }
+  let client: ClickHouseClient | undefined;
+  if (role !== 'ingest') {
+    client = await clickhouse(ctx);
+    const c = client;
+    readiness.clickhouse = async () => (await c.ping()).success;
+  }
+  if ((role === 'processor' || role === 'all') && transport && client) startProcessing(ctx, transport, client);
+  if (role === 'processor') return {};
+
+  const app = buildApp({
+    logger: ctx.logger,
+    bodyLimitBytes: config.http.body_limit_bytes,
+    readiness,
+    ingest:
+      role !== 'api' && transport
+        ? {
+            usageProducer: transport.producer(config.kafka.usage_topic),
+            dlqProducer: transport.producer(config.kafka.dlq_topic),
+            keys: config.ingest_keys,
+            maxEventsPerRequest: config.http.max_events_per_request,
+            produceTimeoutMs: config.kafka.produce_timeout_ms,
+            maxFutureSkewMs: config.pipeline.max_future_skew_ms,
+          }
+        : undefined,
+    api: role !== 'ingest' && client ? { clickhouse: client, keys: config.ingest_keys } : undefined,
+  });
+  // Registered last, so it stops first: no new requests, in-flight ones finish.
+  ctx.lifecycle.add('http', () => app.close());
+  const url = await app.listen({ host: config.http.host, port: config.http.port });
+  ctx.logger.info({ event: 'role.started', role, url });
+  return { url };
+}

@@ -1,0 +1,73 @@
+/**
+ * The processor role's pipelines, registered from one list: each consumes one topic with its
+ * own consumer group and batch handler. Adding a pipeline = adding an entry here.
+ */
+import type { PriceTable } from '../domain/pricing.ts';
+import type { BatchHandler, Transport } from '../ingest/transport/transport.ts';
+import type { UsageStore } from './clickhouse-writer.ts';
+import { deadLetterSinkHandler } from './dead-letter-sink.ts';
+import { createUsageHandler } from './runner.ts';
+import { emptyStats, type UsageStats } from './usage-stats.ts';
+
+export interface PipelineConfig {
+  usageTopic: string;
+  dlqTopic: string;
+  consumerGroup: string;
+  batchMaxMessages: number;
+  batchMaxWaitMs: number;
+  maxFutureSkewMs: number;
+}
+
+export interface PipelineDeps {
+  transport: Transport;
+  store: UsageStore;
+  prices: PriceTable;
+  config: PipelineConfig;
+  onBatch?: (pipeline: string, stats: Readonly<UsageStats>) => void;
+}
+
+export interface RunningPipelines {
+  /** Resolves when every pipeline stopped; rejects when one fails for good. */
+  done: Promise<void>;
+  /** Stop fetching, finish and commit the batches in flight. Idempotent. */
+  stop(): Promise<void>;
+  readonly usageStats: Readonly<UsageStats>;
+}
+
+export function startPipelines(deps: PipelineDeps): RunningPipelines {
+  const { config } = deps;
+  const usageStats = emptyStats();
+  const pipelines: Array<{ name: string; topic: string; group: string; handler: BatchHandler }> = [
+    {
+      name: 'usage',
+      topic: config.usageTopic,
+      group: config.consumerGroup,
+      handler: createUsageHandler({
+        store: deps.store,
+        prices: deps.prices,
+        maxFutureSkewMs: config.maxFutureSkewMs,
+        stats: usageStats,
+        onBatch: (s) => deps.onBatch?.('usage', s),
+      }),
+    },
+    { name: 'dead-letters', topic: config.dlqTopic, group: `${config.consumerGroup}.dlq`, handler: deadLetterSinkHandler(deps.store) },
+  ];
+  const consumers = pipelines.map((p) =>
+    deps.transport.consumer({
+      topic: p.topic,
+      groupId: p.group,
+      maxBatchMessages: config.batchMaxMessages,
+      maxBatchWaitMs: config.batchMaxWaitMs,
+    }),
+  );
+  const done = Promise.all(consumers.map((c, i) => c.run((pipelines[i] as (typeof pipelines)[number]).handler))).then(() => undefined);
+  let stopping: Promise<void> | null = null;
+  return {
+    done,
+    stop() {
+      stopping ??= Promise.all(consumers.map((c) => c.stop())).then(() => undefined);
+      return stopping;
+    },
+    usageStats,
+  };
+}
