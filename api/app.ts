@@ -10,14 +10,23 @@
  * - `POST /v1/events` (ingest): see ingest/http/events.route.ts and docs/http-ingest.md.
  * - `GET /v1/usage` (api): see api/routes/usage.route.ts.
  */
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
 import { type EventsRouteOptions, eventsRoute } from '../ingest/http/events.route.ts';
+import { HealthResponse } from '../ingest/http/schemas.ts';
 import { type UsageRouteOptions, usageRoute } from './routes/usage.route.ts';
 
+/** Header paths a logger must never print: API keys travel in them. */
+export const REDACTED_HEADERS = ['req.headers.authorization', 'req.headers["x-api-key"]'];
+
 export interface AppDeps {
-  /** fastify logger option (a pino instance or config; false in tests). */
-  logger: FastifyServerOptions['loggerInstance'] | false;
-  /** Largest accepted request body, bytes. */
+  /**
+   * A pino logger (the roles pass theirs, built with `REDACTED_HEADERS`), fastify logger options
+   * (redaction is added), or false for none.
+   */
+  logger?: Logger | FastifyServerOptions['logger'];
+  /** Largest accepted request body, bytes (over -> 413). */
   bodyLimitBytes: number;
   /** Readiness probes by dependency name; each resolves true when the dependency answers. */
   readiness: Record<string, () => Promise<boolean>>;
@@ -25,15 +34,25 @@ export interface AppDeps {
   api?: UsageRouteOptions;
 }
 
-export function buildApp(deps: AppDeps): FastifyInstance {
-  const app = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
-    bodyLimit: deps.bodyLimitBytes,
-    // Never log credentials.
-    disableRequestLogging: true,
-  }) as unknown as FastifyInstance;
+function isPino(l: AppDeps['logger']): l is Logger {
+  return typeof l === 'object' && l !== null && typeof (l as Logger).child === 'function';
+}
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+/**
+ * Build the app; it does not listen (the role does; tests use `app.inject()`). Request ids are
+ * random UUIDs, so a dead letter's `source` (`http:<request id>:<index>`) is unique across
+ * restarts and replicas.
+ */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const common = { bodyLimit: deps.bodyLimitBytes, genReqId: () => randomUUID(), disableRequestLogging: true };
+  const app = (isPino(deps.logger)
+    ? Fastify({ ...common, loggerInstance: deps.logger })
+    : Fastify({
+        ...common,
+        logger: deps.logger ? { redact: REDACTED_HEADERS, ...(deps.logger === true ? {} : deps.logger) } : false,
+      })) as unknown as FastifyInstance;
+
+  app.get('/healthz', { schema: { response: { 200: HealthResponse } } }, async () => ({ status: 'ok' as const }));
   app.get('/readyz', async (_req, reply) => {
     const names = Object.keys(deps.readiness);
     const results = await Promise.all(names.map((n) => (deps.readiness[n] as () => Promise<boolean>)().catch(() => false)));
@@ -41,7 +60,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const ready = results.every(Boolean);
     return reply.code(ready ? 200 : 503).send({ ready, checks });
   });
-  if (deps.ingest) app.register(eventsRoute, deps.ingest);
-  if (deps.api) app.register(usageRoute, deps.api);
+  if (deps.ingest) void app.register(eventsRoute, deps.ingest);
+  if (deps.api) void app.register(usageRoute, deps.api);
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
+  );
   return app;
 }

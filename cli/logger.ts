@@ -6,8 +6,11 @@ import { type Logger, pino } from 'pino';
 
 export type { Logger };
 
+/** Header paths never printed: API keys travel in them (same list as api/app.ts). */
+const REDACT = ['req.headers.authorization', 'req.headers["x-api-key"]'];
+
 export function createLogger(level = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({ level, base: { service: 'quotaflow' } }, pino.destination(2));
+  return pino({ level, base: { service: 'quotaflow' }, redact: REDACT }, pino.destination(2));
 }
 
 /** Route kafkajs log lines into pino (kafkajs levels: 1 error, 2 warn, 4 info, 5 debug). */

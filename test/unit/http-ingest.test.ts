@@ -1,9 +1,9 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { buildApp } from '../../api/app.ts';
 import type { DeadLetterRow } from '../../domain/dead-letter.ts';
 import { unwrapCloudEvent } from '../../ingest/http/cloudevents.ts';
 import { decodeBody, insertTenant } from '../../ingest/http/decode-body.ts';
-import { buildIngestApp, type IngestAppDeps } from '../../ingest/http/ingest-app.ts';
 import { SOURCE_HEADER } from '../../ingest/replay.ts';
 import type { OutgoingMessage, Producer } from '../../ingest/transport/transport.ts';
 
@@ -56,17 +56,31 @@ afterEach(async () => {
   apps = [];
 });
 
-function setup(patch: Partial<IngestAppDeps> = {}) {
+interface SetupPatch {
+  http?: { bodyLimitBytes: number; maxEventsPerRequest: number };
+  kafka?: { produceTimeoutMs: number };
+  keys?: ReadonlyArray<{ key: string; tenant: string }>;
+  usageProducer?: Producer;
+  dlqProducer?: Producer;
+  logger?: Parameters<typeof buildApp>[0]['logger'];
+}
+
+function setup(patch: SetupPatch = {}) {
   const usage = new RecordingProducer();
   const dlq = new RecordingProducer();
-  const app = buildIngestApp({
-    http: { bodyLimitBytes: 64 * 1024, maxEventsPerRequest: 5 },
-    kafka: { produceTimeoutMs: 1_000 },
-    keys: KEYS,
-    usageProducer: usage,
-    dlqProducer: dlq,
-    now: () => NOW_MS,
-    ...patch,
+  const http = patch.http ?? { bodyLimitBytes: 64 * 1024, maxEventsPerRequest: 5 };
+  const app = buildApp({
+    logger: patch.logger ?? false,
+    bodyLimitBytes: http.bodyLimitBytes,
+    readiness: {},
+    ingest: {
+      usageProducer: patch.usageProducer ?? usage,
+      dlqProducer: patch.dlqProducer ?? dlq,
+      keys: patch.keys ?? KEYS,
+      maxEventsPerRequest: http.maxEventsPerRequest,
+      produceTimeoutMs: patch.kafka?.produceTimeoutMs ?? 1_000,
+      now: () => NOW_MS,
+    },
   });
   apps.push(app);
   const post = (
@@ -431,7 +445,7 @@ describe('ingest app', () => {
     expect(missing.json()).toEqual({ error: { code: 'not_found', message: 'no route GET /v2/events' } });
   });
 
-  it('redacts API keys from logged headers, even with a serializer that logs them', async () => {
+  it('never logs API keys, even with a serializer that would log headers', async () => {
     const lines: string[] = [];
     const logger = {
       level: 'trace',
@@ -441,7 +455,7 @@ describe('ingest app', () => {
     const { post } = setup({ logger, dlqProducer: failingProducer() });
     await post('{broken', 'application/json', { authorization: `Bearer ${ACME_KEY}`, 'x-api-key': GLOBEX_KEY });
     await post('{}', 'application/json', { 'x-api-key': 'nope-nope-nope-nope' });
-    expect(lines.join('')).toContain('[Redacted]');
+    expect(lines.join('')).toContain('ingest_http_failed'); // the failed request was logged...
     for (const secret of [ACME_KEY, GLOBEX_KEY, 'nope-nope-nope-nope']) expect(lines.join('')).not.toContain(secret);
   });
 
