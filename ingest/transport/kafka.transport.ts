@@ -206,6 +206,9 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
         groupId: opts.groupId,
         // Fetch returns as soon as data is there, or after this wait (also bounds stop() time).
         maxWaitTimeInMs: Math.min(opts.maxBatchWaitMs, 500),
+        // Room for a full batch per partition fetch (about 300 bytes per event).
+        maxBytesPerPartition: 4 * 1024 * 1024,
+        maxBytes: 16 * 1024 * 1024,
         sessionTimeout: options.sessionTimeoutMs ?? 30_000,
         heartbeatInterval: Math.round((options.sessionTimeoutMs ?? 30_000) / 10),
         allowAutoTopicCreation: false,

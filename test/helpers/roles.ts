@@ -24,8 +24,9 @@ export interface RoleProcess {
   kill9(): Promise<void>;
 }
 
-export function startRoleProcess(role: string, env: Record<string, string>): RoleProcess {
-  const proc = spawn('node', ['bin/quotaflow.js', role], {
+/** @param nodeArgs extra node flags (e.g. `--cpu-prof`), placed before the script. */
+export function startRoleProcess(role: string, env: Record<string, string>, nodeArgs: string[] = []): RoleProcess {
+  const proc = spawn('node', [...nodeArgs, 'bin/quotaflow.js', role], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
