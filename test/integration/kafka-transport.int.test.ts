@@ -103,3 +103,44 @@ describe.skipIf(brokers.length === 0)('Kafka transport: large sends', () => {
     expect(got).toBe(5_000);
   });
 });
+
+describe.skipIf(brokers.length === 0)('Kafka transport: rebalance', () => {
+  it('a member joining mid-stream takes over partitions from the committed offsets: every message handled once', async () => {
+    const topic = unique('qf.test.rebalance');
+    const group = unique('qf.test.group');
+    const t = transport({ sessionTimeoutMs: 6_000 }); // heartbeats every 600 ms: the join is noticed quickly
+    await t.ensureTopics([topic]);
+    const producer = t.producer(topic);
+    let produced = 0;
+    const produce = async (n: number) => {
+      await producer.send(Array.from({ length: n }, (_, k) => ({ key: `tenant-${(produced + k) % 8}`, value: String(produced + k) })));
+      produced += n;
+    };
+    await produce(2_000);
+    const handled = new Map<string, string[]>(); // message -> consumers that handled it
+    const handler = (name: string) => async (b: { messages: ConsumedMessage[] }) => {
+      for (const m of b.messages) handled.set(m.value, [...(handled.get(m.value) ?? []), name]);
+      await new Promise((r) => setTimeout(r, 20)); // a slow write
+    };
+    const opts2 = { topic, groupId: group, maxBatchMessages: 100, maxBatchWaitMs: 100 };
+    const c1 = t.consumer(opts2);
+    const run1 = c1.run(handler('c1'));
+    await until(() => handled.size >= 200, 'c1 to make progress');
+    const c2 = t.consumer(opts2);
+    const run2 = c2.run(handler('c2'));
+    // Keep traffic flowing until the group has rebalanced and c2 handles messages too.
+    await until(
+      async () => {
+        await produce(100);
+        return [...handled.values()].some((by) => by.includes('c2'));
+      },
+      'c2 to be assigned partitions and handle messages',
+      60_000,
+    );
+    await until(() => handled.size >= produced, `all ${produced} messages`, 60_000);
+    await Promise.all([c1.stop(), c2.stop()]);
+    await Promise.all([run1, run2]);
+    expect([...handled].filter(([, by]) => by.length > 1)).toEqual([]); // nobody handled a message twice
+    expect(handled.size).toBe(produced);
+  });
+});
