@@ -21,6 +21,18 @@ export interface DeadLetterRow {
   source: string;
 }
 
+/** The columns of a dead letter, in table order (compact inserts, DLQ message checks). */
+export const DEAD_LETTER_COLUMNS = [
+  'dead_letter_id',
+  'received_at',
+  'reason',
+  'errors',
+  'tenant',
+  'event_id',
+  'raw',
+  'source',
+] as const satisfies ReadonlyArray<keyof DeadLetterRow>;
+
 export interface DeadLetterInput {
   reason: DeadLetterReason;
   errors: readonly FieldError[];

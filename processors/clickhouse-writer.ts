@@ -16,8 +16,9 @@
  * of its views is not covered (ClickHouse does not commit a table and its views atomically).
  */
 import { createHash } from 'node:crypto';
+import { DEAD_LETTER_COLUMNS } from '../domain/dead-letter.ts';
 import type { ClickHouseClient } from '../storage/clickhouse.ts';
-import { type BatchOutcome, type DeadLetterRow, dedupKey, type UsageEventRow } from './usage.processor.ts';
+import { type BatchOutcome, dedupKey, type UsageEventRow } from './usage.processor.ts';
 
 /** Column order of the compact inserts (JSONCompactEachRow: arrays, half the bytes of objects). */
 export const USAGE_EVENT_COLUMNS = [
@@ -46,16 +47,6 @@ export const USAGE_EVENT_COLUMNS = [
   'source',
   'ingested_at',
 ] as const satisfies ReadonlyArray<keyof UsageEventRow>;
-export const DEAD_LETTER_COLUMNS = [
-  'dead_letter_id',
-  'received_at',
-  'reason',
-  'errors',
-  'tenant',
-  'event_id',
-  'raw',
-  'source',
-] as const satisfies ReadonlyArray<keyof DeadLetterRow>;
 
 function toArrays<T>(rows: readonly T[], columns: ReadonlyArray<keyof T>): unknown[][] {
   return rows.map((r) => columns.map((c) => r[c]));

@@ -4,20 +4,11 @@
  * id is fixed by its source and payload, the table is a ReplacingMergeTree on that id, and the
  * insert carries a content token, so a replayed batch rewrites the same rows.
  */
-import { type DeadLetterRow, deadLetter } from '../domain/dead-letter.ts';
+import { DEAD_LETTER_COLUMNS, type DeadLetterRow, deadLetter } from '../domain/dead-letter.ts';
 import type { BatchHandler, ConsumedBatch } from '../ingest/transport/transport.ts';
 import type { UsageStore } from './clickhouse-writer.ts';
 
-const ROW_KEYS: ReadonlyArray<keyof DeadLetterRow> = [
-  'dead_letter_id',
-  'received_at',
-  'reason',
-  'errors',
-  'tenant',
-  'event_id',
-  'raw',
-  'source',
-];
+const ROW_KEYS = DEAD_LETTER_COLUMNS;
 const REASONS = new Set(['invalid_json', 'invalid_event', 'conflicting_duplicate']);
 
 /** Parse one DLQ message; a message that is not a dead letter is itself kept, as invalid_json. */

@@ -1,6 +1,6 @@
 /**
  * `GET /v1/usage`: the caller's tenant's usage totals by provider/model over a time range, from
- * the window aggregates. Authenticated by an API key (`Authorization: Bearer <key>`), which
+ * the window aggregates. Authenticated by an API key (`Authorization: Bearer <key>` or `X-API-Key`), which
  * fixes the tenant: a key never reads another tenant's data.
  *
  * Query: `from`, `to` (RFC 3339, UTC; half-open [from, to)), both optional.
@@ -8,35 +8,25 @@
  *   cached_input_tokens, reasoning_tokens, cost_usd (decimal string, USD), unpriced_requests }] }`.
  * 400 bad time; 401 missing or unknown key.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { parseRfc3339 } from '../../domain/usage-event-validation.ts';
+import { type ApiKey, keyMatcher, presentedKey } from '../../ingest/http/api-keys.ts';
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
 import { totalsByModel } from '../queries/usage-summary.ts';
 
 export interface UsageRouteOptions {
   clickhouse: ClickHouseClient;
-  keys: ReadonlyArray<{ key: string; tenant: string }>;
-}
-
-/** The tenant of a bearer key, compared in constant time; undefined when unknown. */
-export function tenantOfKey(keys: UsageRouteOptions['keys'], header: string | undefined): string | undefined {
-  const presented = Buffer.from(/^Bearer\s+(.+)$/i.exec(header ?? '')?.[1] ?? '');
-  if (presented.length === 0) return undefined;
-  let tenant: string | undefined;
-  for (const k of keys) {
-    const candidate = Buffer.from(k.key);
-    if (candidate.length === presented.length && timingSafeEqual(candidate, presented)) tenant = k.tenant;
-  }
-  return tenant;
+  keys: ReadonlyArray<ApiKey>;
 }
 
 const Query = Type.Object({ from: Type.Optional(Type.String()), to: Type.Optional(Type.String()) }, { additionalProperties: false });
 
 export const usageRoute: FastifyPluginAsync<UsageRouteOptions> = async (app, opts) => {
+  const tenantOfKey = keyMatcher(opts.keys);
   app.get('/v1/usage', { schema: { querystring: Query } }, async (req, reply) => {
-    const tenant = tenantOfKey(opts.keys, req.headers.authorization);
+    const key = presentedKey(req);
+    const tenant = key === undefined ? undefined : tenantOfKey(key);
     if (tenant === undefined) return reply.code(401).send({ error: { code: 'unauthorized', message: 'missing or unknown API key' } });
     const q = req.query as { from?: string; to?: string };
     const fromMs = q.from === undefined ? undefined : parseRfc3339(q.from);

@@ -9,12 +9,12 @@
  * so a client that retries after a 503 or a timeout may send duplicates; the processor
  * de-duplicates by (tenant, event_id), so they count once.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { deadLetter } from '../../domain/dead-letter.ts';
 import { type FieldError, validateUsageEvent } from '../../domain/usage-event-validation.ts';
 import { SOURCE_HEADER } from '../replay.ts';
 import type { OutgoingMessage, Producer } from '../transport/transport.ts';
+import { type ApiKey, keyMatcher, presentedKey } from './api-keys.ts';
 import { BODY_FORMATS, type BodyFormat, type DecodedItem, decodeBody, insertTenant, isPlainObject } from './decode-body.ts';
 import {
   errorReply,
@@ -29,10 +29,7 @@ import {
 import { ErrorResponse, type EventResult, IngestResponse } from './schemas.ts';
 
 /** One ingest API key and the only tenant it may write events for (config `ingest_keys`). */
-export interface IngestKey {
-  key: string;
-  tenant: string;
-}
+export type IngestKey = ApiKey;
 
 export interface EventsRouteOptions {
   /** Producer of the usage topic (`quotaflow.usage.v1`). Owned by the caller: not closed here. */
@@ -59,34 +56,6 @@ interface RawBody {
 
 function isRawBody(body: unknown): body is RawBody {
   return isPlainObject(body) && typeof body.format === 'string' && typeof body.text === 'string';
-}
-
-const sha256 = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
-
-/**
- * Find the tenant of a presented key in constant time. Both sides are compared as SHA-256
- * digests so `timingSafeEqual` always gets equal-length buffers and the key length does not
- * leak; every configured key is compared, with no early exit.
- */
-function keyMatcher(keys: ReadonlyArray<IngestKey>): (presented: string) => string | undefined {
-  const known = keys.map((k) => ({ digest: sha256(k.key), tenant: k.tenant.normalize('NFC') }));
-  return (presented) => {
-    const digest = sha256(presented);
-    let tenant: string | undefined;
-    for (const k of known) if (timingSafeEqual(digest, k.digest) && tenant === undefined) tenant = k.tenant;
-    return tenant;
-  };
-}
-
-/** The key from `Authorization: Bearer <key>`, else from `X-API-Key`. */
-function presentedKey(request: FastifyRequest): string | undefined {
-  const auth = request.headers.authorization;
-  if (typeof auth === 'string') {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-    if (m?.[1]) return m[1];
-  }
-  const apiKey = request.headers['x-api-key'];
-  return typeof apiKey === 'string' && apiKey.trim() !== '' ? apiKey.trim() : undefined;
 }
 
 type Outcome =

@@ -134,7 +134,8 @@ describe('emitter: batching and delivery', () => {
     const ingest = await startIngest();
     const emitter = emitterFor(ingest.url, { maxBatchEvents: 10, maxBatchAgeMs: 60_000 });
     for (let i = 0; i < 25; i++) emitter.emit(event(i));
-    await until(() => ingest.requests.length === 2);
+    // Wait for the client to see both answers (the server may have the requests before that).
+    await until(() => ingest.requests.length === 2 && emitter.stats().sent === 20);
     expect(ingest.requests.map((r) => r.events.length)).toEqual([10, 10]);
     expect(ingest.requests[0]!.headers.authorization).toBe('Bearer test-key-0123456789');
     expect(ingest.requests[0]!.headers['content-type']).toBe('application/x-ndjson');
