@@ -9,7 +9,8 @@ export type { Logger };
 /** Header paths never printed: API keys travel in them (same list as api/app.ts). */
 const REDACT = ['req.headers.authorization', 'req.headers["x-api-key"]'];
 
-export function createLogger(level = process.env.LOG_LEVEL ?? 'info'): Logger {
+/** @param level config `log_level` (env LOG_LEVEL). */
+export function createLogger(level: string): Logger {
   return pino({ level, base: { service: 'quotaflow' }, redact: REDACT }, pino.destination(2));
 }
 

@@ -7,16 +7,15 @@ import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.ts';
 import { TRACE_FORMATS, type TraceFormat } from '../ingest/importers/importer.ts';
 import { detectFormat } from '../ingest/importers/index.ts';
 import { DataFolderLockedError } from '../storage/clickhouse.ts';
-import { migrate } from '../storage/migrate.ts';
 import { demoSources, runImportCommand } from './commands/import.ts';
+import { runMigrate } from './commands/migrate.ts';
+import { serve } from './commands/serve.ts';
 import { runSql, SQL_FORMATS } from './commands/sql.ts';
-import { createLifecycle } from './lifecycle.ts';
-import { createLogger } from './logger.ts';
-import { type Role, RoleConfigError, startRole } from './roles.ts';
+import { RoleConfigError } from './roles.ts';
 
 const program = new Command('quotaflow')
   .description('LLM API usage analytics: events -> windows in ClickHouse -> answers')
-  .option('-c, --config <file>', 'config file (JSON or YAML); env overrides: CLICKHOUSE_*, PIPELINE_*');
+  .option('-c, --config <file>', 'config file (JSON or YAML); env overrides: see README');
 
 const config = (): LoadedConfig => loadConfig(program.opts<{ config?: string }>().config);
 
@@ -59,17 +58,7 @@ program
 program
   .command('migrate')
   .description('apply pending ClickHouse migrations (schemas/clickhouse)')
-  .action(async () => {
-    const loaded = config();
-    const { openClickHouse } = await import('../storage/clickhouse.ts');
-    const client = await openClickHouse(loaded.config.clickhouse);
-    try {
-      const applied = await migrate(client);
-      process.stdout.write(applied.length ? `applied migrations ${applied.join(', ')}\n` : 'schema is up to date\n');
-    } finally {
-      await client.close();
-    }
-  });
+  .action(async () => runMigrate(config()));
 
 for (const [role, description] of [
   ['ingest', 'HTTP ingest: POST /v1/events -> Kafka (needs transport: kafka)'],
@@ -80,21 +69,7 @@ for (const [role, description] of [
   program
     .command(role)
     .description(description)
-    .action(async () => serve(role));
-}
-
-/** Run a long-lived role until SIGTERM/SIGINT; exits 1 if an error stopped it. */
-async function serve(role: Role): Promise<void> {
-  const loaded = config();
-  const logger = createLogger();
-  const lifecycle = createLifecycle(logger);
-  lifecycle.installProcessHandlers();
-  try {
-    await startRole(role, { loaded, logger, lifecycle });
-  } catch (err) {
-    await lifecycle.stop();
-    exitWith(err);
-  }
+    .action(async () => serve(role, config(), exitWith));
 }
 
 program

@@ -44,6 +44,11 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** pino level of the roles' JSON logs on stderr. */
+    log_level: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+      { default: 'info' },
+    ),
     /** Event transport: in-process (embedded, one process) or Apache Kafka. */
     transport: Type.Union([Type.Literal('in-process'), Type.Literal('kafka')], { default: 'in-process' }),
     kafka: Type.Object(
@@ -96,6 +101,7 @@ export type Config = Static<typeof ConfigSchema>;
  */
 export const ENV_OVERRIDES: Record<string, readonly [section: 'clickhouse' | 'pipeline' | 'kafka' | 'http' | '', key: string]> = {
   QUOTAFLOW_TRANSPORT: ['', 'transport'],
+  LOG_LEVEL: ['', 'log_level'],
   KAFKA_BROKERS: ['kafka', 'brokers'],
   KAFKA_CLIENT_ID: ['kafka', 'client_id'],
   KAFKA_USAGE_TOPIC: ['kafka', 'usage_topic'],
