@@ -70,8 +70,12 @@ export interface EmitterOptions {
   flushOnExit?: boolean;
 }
 
-/** What `emit()` accepts: a v1 event whose `event_id` and `timestamp` may be left to the emitter. */
-export type UsageEventInput = Omit<UsageEventV1, 'event_id' | 'timestamp'> & Partial<Pick<UsageEventV1, 'event_id' | 'timestamp'>>;
+/**
+ * What `emit()` accepts: a v1 event whose `event_id` and `timestamp` may be left to the emitter and
+ * whose `tenant` may be left to the ingest (it fills in the API key's tenant).
+ */
+export type UsageEventInput = Omit<UsageEventV1, 'event_id' | 'timestamp' | 'tenant'> &
+  Partial<Pick<UsageEventV1, 'event_id' | 'timestamp' | 'tenant'>>;
 
 export interface EmitterStats {
   /** Calls to `emit()`, whatever became of them. */
