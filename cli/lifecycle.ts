@@ -41,6 +41,8 @@ export function createLifecycle(logger: Logger): Lifecycle {
             logger.error({ event: 'lifecycle.stop_failed', component: name, err: e });
           }
         }
+        // A process stopped by an error must not look like a clean exit to its supervisor.
+        if (failed) process.exitCode = 1;
       })();
       return stopping;
     },

@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto';
 import type { FieldError } from './usage-event-validation.ts';
 
+const LONE_SURROGATES = /\p{Cs}/gu;
+
 /** Why an event did not count. Exact duplicates are not dead letters: they are expected replays. */
 export type DeadLetterReason = 'invalid_json' | 'invalid_event' | 'conflicting_duplicate';
 
@@ -50,14 +52,18 @@ export interface DeadLetterInput {
  * position always gets the same id and a replayed batch rewrites rather than adds.
  */
 export function deadLetter(d: DeadLetterInput): DeadLetterRow {
+  // A dead letter must always be storable: lone surrogates (invalid Unicode, refused by ClickHouse
+  // as UTF-8) become U+FFFD in the readable copies. `raw` is JSON text or file bytes decoded as
+  // UTF-8, which cannot hold one; it is cleaned too, in case a caller passes a decoded string.
+  const clean = (t: string) => t.replace(LONE_SURROGATES, '\uFFFD');
   return {
     dead_letter_id: createHash('sha1').update(`${d.source}\u0000${d.raw}`).digest('hex').slice(0, 32),
     received_at: d.nowMs,
     reason: d.reason,
     errors: JSON.stringify(d.errors),
-    tenant: d.tenant,
-    event_id: d.eventId,
-    raw: d.raw,
-    source: d.source,
+    tenant: clean(d.tenant),
+    event_id: clean(d.eventId),
+    raw: clean(d.raw),
+    source: clean(d.source),
   };
 }

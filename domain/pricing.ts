@@ -37,6 +37,9 @@ interface ResolvedPrice {
   micro: { input: number; cached: number; output: number; reasoning: number };
 }
 
+/** `<alias>-YYYY-MM-DD` or `<alias>-YYYYMMDD`: a provider's dated model snapshot. */
+const DATED_SNAPSHOT = /^(.+)-(?:\d{4}-\d{2}-\d{2}|\d{8})$/;
+
 /** 1 USD in pico-USD (1e-12 USD), the unit of the integer fast path. */
 const PICO_PER_USD = 1_000_000_000_000;
 
@@ -149,8 +152,16 @@ export class PriceTable {
   }
 
   /** The price in force for (provider, model) at `timestampMs`, or undefined. */
+  /**
+   * The price in force for (provider, model) at `timestampMs`. A dated snapshot name that is not
+   * in the table (`gpt-4o-2024-08-06`, as providers report the served model) falls back to its
+   * undated alias (`gpt-4o`); an entry for the dated name always wins.
+   */
   private lookup(provider: string, model: string, timestampMs: number): ResolvedPrice | undefined {
-    return this.byModel.get(PriceTable.key(provider, model))?.find((p) => p.fromMs <= timestampMs);
+    const exact = this.byModel.get(PriceTable.key(provider, model));
+    if (exact) return exact.find((p) => p.fromMs <= timestampMs);
+    const alias = DATED_SNAPSHOT.exec(model)?.[1];
+    return alias ? this.byModel.get(PriceTable.key(provider, alias))?.find((p) => p.fromMs <= timestampMs) : undefined;
   }
 
   /** Whether a price exists for (provider, model) at that time. */

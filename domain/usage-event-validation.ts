@@ -31,6 +31,9 @@ export const DEFAULT_MAX_FUTURE_SKEW_MS = 10 * 60_000;
 const compiled = TypeCompiler.Compile(UsageEventV1);
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const ID_FIELDS = ['event_id', 'tenant', 'user_id', 'task_id'] as const;
+/** A lone UTF-16 surrogate (in `u` mode a valid pair is one code point and does not match). */
+const LONE_SURROGATE = /\p{Cs}/u;
+const STRING_FIELDS = [...ID_FIELDS, 'provider', 'model', 'operation', 'finish_reason', 'prompt_hash', 'timestamp'] as const;
 // RFC 3339 section 5.6 date-time; a zone is required, the fraction may have up to 9 digits.
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|([+-])(\d{2}):(\d{2}))$/;
 
@@ -93,6 +96,22 @@ export function validateUsageEvent(value: unknown, options: ValidateOptions): Va
     }
   }
   const raw = value as Record<string, unknown>;
+
+  // Text that is not valid Unicode cannot be stored as UTF-8 (ClickHouse refuses the whole
+  // insert), so it is rejected here, per field, before it can poison a batch.
+  const notUnicode = 'contains an unpaired UTF-16 surrogate (not valid Unicode)';
+  for (const f of STRING_FIELDS) {
+    const v = raw[f];
+    if (typeof v === 'string' && LONE_SURROGATE.test(v)) errors.push({ field: f, reason: notUnicode });
+  }
+  if (typeof raw.tags === 'object' && raw.tags !== null) {
+    for (const [k, v] of Object.entries(raw.tags as Record<string, unknown>)) {
+      if (LONE_SURROGATE.test(k) || (typeof v === 'string' && LONE_SURROGATE.test(v))) {
+        errors.push({ field: 'tags', reason: notUnicode });
+        break;
+      }
+    }
+  }
 
   const ids: Record<string, string> = {};
   for (const f of ID_FIELDS) {

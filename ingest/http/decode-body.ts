@@ -70,6 +70,19 @@ function fromCloudEvent(ce: unknown, raw: string): DecodedItem {
  * @param maxEvents more events than this -> `too_many` (checked before any per-event work).
  */
 export function decodeBody(format: BodyFormat, body: string, maxEvents: number): DecodedBody {
+  try {
+    return decodeBodyUnguarded(format, body, maxEvents);
+  } catch (err) {
+    // TRICKY: JSON.parse accepts nesting that JSON.stringify then cannot walk (RangeError: stack
+    // size). Such a body is refused as a whole, and kept as a dead letter like any unreadable body.
+    if (err instanceof RangeError) {
+      return { kind: 'invalid_body', reason: 'invalid_json', message: 'the body is nested too deeply to process' };
+    }
+    throw err;
+  }
+}
+
+function decodeBodyUnguarded(format: BodyFormat, body: string, maxEvents: number): DecodedBody {
   if (format === 'ndjson') {
     const lines = body.split('\n').flatMap((l) => {
       const line = l.endsWith('\r') ? l.slice(0, -1) : l;

@@ -80,15 +80,20 @@ class PartitionLog {
     w?.resolve();
   }
 
-  /** Wait until a batch is due: enough messages, the oldest waited long enough, or the end. */
+  /**
+   * Wait until a batch is due: enough messages, the oldest waited long enough, or the end.
+   * Once stopped, what is left is handed out at once (drained), then null: this log is not
+   * durable, so a message a producer was told is stored must reach the handler before the
+   * process exits.
+   */
   async nextBatch(max: number, maxWaitMs: number, stopped: () => boolean): Promise<ConsumedMessage[] | null> {
     for (;;) {
       const pending = this.queue.length - this.inFlight;
-      if (stopped()) return null;
+      if (stopped() && pending === 0) return null;
       // Age of the oldest message not yet handed out (each message keeps its own arrival time,
       // so leftovers of a full batch are not made to wait a second full period).
       const age = pending > 0 ? Date.now() - (this.arrivedAt[this.inFlight] as number) : 0;
-      if (pending >= max || (pending > 0 && (this.ended || age >= maxWaitMs))) {
+      if (pending >= max || (pending > 0 && (this.ended || stopped() || age >= maxWaitMs))) {
         const batch = this.queue.slice(this.inFlight, this.inFlight + max);
         this.inFlight += batch.length;
         return batch;

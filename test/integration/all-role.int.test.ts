@@ -64,3 +64,46 @@ describe('quotaflow all (embedded)', () => {
     }
   });
 });
+
+describe('quotaflow all: SIGTERM right after a 202', () => {
+  it('loses nothing it acknowledged: the pending batch is drained before exit', async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const env = {
+      CLICKHOUSE_PATH: join(dir, 'drain'),
+      HTTP_PORT: String(port),
+      INGEST_API_KEYS: `${A}=tenant-a`,
+      PIPELINE_BATCH_MAX_WAIT_MS: '60000', // nothing would flush by age before the SIGTERM
+    };
+    const first = startRoleProcess('all', env);
+    await waitHttpOk(`${base}/readyz`);
+    const res = await fetch(`${base}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${A}`, 'content-type': 'application/x-ndjson' },
+      body: [
+        JSON.stringify({
+          event_id: 'd1',
+          timestamp: '2026-11-29T10:00:00Z',
+          provider: 'openai',
+          model: 'gpt-4o',
+          input_tokens: 7,
+          output_tokens: 1,
+        }),
+        'not json', // a dead letter, also acknowledged
+      ].join('\n'),
+    });
+    expect(res.status).toBe(202);
+    expect(await first.stop()).toBe(0); // SIGTERM at once
+
+    const second = startRoleProcess('all', env);
+    try {
+      await waitHttpOk(`${base}/readyz`);
+      const usage = (await (await fetch(`${base}/v1/usage`, { headers: { authorization: `Bearer ${A}` } })).json()) as {
+        rows: Array<{ requests: number; input_tokens: number }>;
+      };
+      expect(usage.rows).toEqual([expect.objectContaining({ requests: 1, input_tokens: 7 })]);
+    } finally {
+      expect(await second.stop()).toBe(0);
+    }
+  });
+});

@@ -44,6 +44,16 @@ describe('quotaflow CLI', () => {
     expect(r.stdout).toBe('n\n41016\n');
   });
 
+  it('sql is read-only: writes, DDL and file() are refused and the store is untouched', async () => {
+    for (const q of ['DROP TABLE usage_day', 'SELECT 1; DROP TABLE usage_day', "SELECT * FROM file('/etc/hostname', 'LineAsString')"]) {
+      const r = await quotaflow(['sql', q]);
+      expect(r.code, q).toBe(1);
+      expect(r.stderr, q).toContain('readonly mode');
+    }
+    const after = await quotaflow(['sql', 'SELECT sum(requests) AS n FROM usage_day', '--format', 'TSVWithNames']);
+    expect(after.stdout).toBe('n\n41016\n');
+  });
+
   it('says clearly when another process holds the data folder', async () => {
     const holder: ChildProcess = spawn('node', ['bin/quotaflow.js', 'sql', 'SELECT sleep(3)'], { env, stdio: 'ignore' });
     try {

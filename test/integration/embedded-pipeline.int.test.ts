@@ -124,6 +124,22 @@ describe('de-duplication and dead letters on the real engine', () => {
     expect(dead).toEqual([{ reason: 'conflicting_duplicate', event_id: 'e-2', raw: ev({ event_id: 'e-2', input_tokens: 5 }) }]);
   });
 
+  it('an event with invalid Unicode is dead-lettered alone; the rest of its batch is stored', async () => {
+    const stats = await runPayloads([
+      ev({ tenant: 'unicode', event_id: 'u-1', user_id: 'x\ud800' }),
+      ev({ tenant: 'unicode\udfff', event_id: 'u-2' }),
+      ev({ tenant: 'unicode', event_id: 'u-3' }),
+    ]);
+    expect(stats.accepted).toBe(1);
+    expect(stats.deadLetters.invalid_event).toBe(2);
+    expect(await totalsFrom('usage_minute', 'unicode')).toEqual({ requests: 1, input: 1000, output: 100 });
+    const dead = await queryRows<{ tenant: string }>(
+      store.client,
+      "SELECT tenant FROM dead_letters FINAL WHERE tenant LIKE 'unicode%' ORDER BY tenant",
+    );
+    expect(dead.map((d) => d.tenant)).toEqual(['unicode', 'unicode\ufffd']);
+  });
+
   it('the same event id under another tenant is a different event', async () => {
     const stats = await runPayloads([ev({ tenant: 'dedup-other' })]);
     expect(stats.accepted).toBe(1);
@@ -150,7 +166,7 @@ describe('de-duplication and dead letters on the real engine', () => {
     expect(stats.deadLetters.invalid_event).toBe(1);
     const rows = await queryRows<{ reason: string; raw: string; errors: string; source: string }>(
       store.client,
-      "SELECT reason, raw, errors, source FROM dead_letters FINAL WHERE reason IN ('invalid_json', 'invalid_event') ORDER BY reason",
+      "SELECT reason, raw, errors, source FROM dead_letters FINAL WHERE reason IN ('invalid_json', 'invalid_event') AND tenant IN ('', 'invalid') ORDER BY reason",
     );
     expect(rows.map((r) => [r.reason, r.raw, r.source])).toEqual([
       ['invalid_event', bad[1], 'test:2'],

@@ -392,6 +392,15 @@ describe('POST /v1/events: limits and bad bodies', () => {
     expect(dlq.messages).toHaveLength(2);
   });
 
+  it('400 (not 500) for an array nested too deeply to re-serialise; the body goes to the DLQ', async () => {
+    const { usage, dlq, post } = setup({ http: { bodyLimitBytes: 1_000_000, maxEventsPerRequest: 5 } });
+    const text = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    const res = await post(text);
+    expect(expectError(res, 400, 'invalid_body')).toMatch(/nested too deeply/);
+    expect(usage.sends).toHaveLength(0);
+    expect(deadLetters(dlq)).toEqual([expect.objectContaining({ reason: 'invalid_json', raw: text })]);
+  });
+
   it('400 for an empty JSON body, with nothing to keep', async () => {
     const { dlq, post } = setup();
     expect(expectError(await post(''), 400, 'invalid_body')).toMatch(/empty/);

@@ -347,3 +347,29 @@ describe('integer fast path agrees with decimal arithmetic', () => {
     }
   });
 });
+
+describe('dated model snapshots', () => {
+  const table = new PriceTable([
+    { provider: 'openai', model: 'gpt-4o', effective_from: '2024-10-02', input_per_1m: 2.5, output_per_1m: 10 },
+    { provider: 'openai', model: 'gpt-4o-2024-05-13', effective_from: '2024-05-13', input_per_1m: 5, output_per_1m: 15 },
+  ]);
+  const usage = (model: string) => ({
+    provider: 'openai',
+    model,
+    timestamp_ms: Date.UTC(2025, 0, 1),
+    input_tokens: 1_000_000,
+    cached_input_tokens: 0,
+    output_tokens: 0,
+    reasoning_tokens: 0,
+  });
+  it('a dated name without its own entry is priced as its alias (gpt-4o-2024-08-06 -> gpt-4o)', () => {
+    expect(table.cost(usage('gpt-4o-2024-08-06'))).toBe('2.5');
+    expect(table.cost(usage('claude-x-20250514'))).toBeNull();
+  });
+  it('a dated name with its own entry uses it', () => {
+    expect(table.cost(usage('gpt-4o-2024-05-13'))).toBe('5');
+  });
+  it('a name that only looks dated elsewhere is not stripped', () => {
+    expect(table.cost(usage('gpt-4o-mini'))).toBeNull();
+  });
+});

@@ -516,3 +516,28 @@ describe('validateUsageEvent: several problems at once', () => {
     expect(errors.map((e) => e.field).sort()).toEqual(['cost_usd', 'input_tokens', 'latency_ms', 'output_tokens']);
   });
 });
+
+describe('text that is not valid Unicode', () => {
+  const base = {
+    event_id: 'e-1',
+    timestamp: '2026-11-29T12:00:00Z',
+    tenant: 't',
+    provider: 'openai',
+    model: 'gpt-4o',
+    input_tokens: 1,
+    output_tokens: 1,
+  };
+  it.each([
+    ['user_id', { user_id: 'x\ud800' }],
+    ['event_id', { event_id: 'e\udfff' }],
+    ['model', { model: '\ud83dgpt' }],
+    ['tags', { tags: { note: 'a\udc00' } }],
+  ])('a lone surrogate in %s is rejected by field (ClickHouse cannot store it as UTF-8)', (field, patch) => {
+    const r = validateUsageEvent({ ...base, ...patch }, { nowMs: Date.UTC(2026, 10, 30) });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors).toContainEqual({ field, reason: expect.stringContaining('unpaired UTF-16 surrogate') });
+  });
+  it('a valid surrogate pair (emoji) is accepted', () => {
+    expect(validateUsageEvent({ ...base, user_id: 'dev-\ud83d\ude80' }, { nowMs: Date.UTC(2026, 10, 30) }).ok).toBe(true);
+  });
+});
