@@ -9,13 +9,29 @@
  *   `{ ready: false, checks }`; `checks` maps a dependency (kafka, clickhouse) to a boolean.
  * - `POST /v1/events` (ingest): see ingest/http/events.route.ts and docs/http-ingest.md.
  * - `GET /v1/usage` (api): see api/routes/usage.route.ts.
+ * - `GET /v1/quotas` (api): see api/routes/quotas.route.ts.
+ * - `POST /v1/route` (api, when a routing snapshot is given): see api/routes/route.route.ts.
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { type EventsRouteOptions, eventsRoute } from '../ingest/http/events.route.ts';
 import { HealthResponse } from '../ingest/http/schemas.ts';
+import type { QuotaSpec } from '../schemas/quota.ts';
+import { quotasRoute } from './routes/quotas.route.ts';
+import { routeRoute } from './routes/route.route.ts';
 import { type UsageRouteOptions, usageRoute } from './routes/usage.route.ts';
+import type { RoutingSnapshots } from './routing-snapshot.ts';
+
+/** The read API's dependencies: the usage route's, plus quotas and the routing snapshot. */
+export interface ApiDeps extends UsageRouteOptions {
+  /** Config `quotas`; `/v1/quotas` lists the caller's tenant's. Default none. */
+  quotas?: ReadonlyArray<QuotaSpec>;
+  /** Serves `POST /v1/route`; without it the route is not registered. */
+  routing?: Pick<RoutingSnapshots, 'current'>;
+  /** Current time, epoch ms (quota windows). Default Date.now. */
+  now?: () => number;
+}
 
 /** Header paths a logger must never print: API keys travel in them. */
 export const REDACTED_HEADERS = ['req.headers.authorization', 'req.headers["x-api-key"]'];
@@ -31,7 +47,7 @@ export interface AppDeps {
   /** Readiness probes by dependency name; each resolves true when the dependency answers. */
   readiness: Record<string, () => Promise<boolean>>;
   ingest?: EventsRouteOptions;
-  api?: UsageRouteOptions;
+  api?: ApiDeps;
 }
 
 function isPino(l: AppDeps['logger']): l is Logger {
@@ -61,7 +77,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return reply.code(ready ? 200 : 503).send({ ready, checks });
   });
   if (deps.ingest) void app.register(eventsRoute, deps.ingest);
-  if (deps.api) void app.register(usageRoute, deps.api);
+  if (deps.api) {
+    const { clickhouse, keys, quotas = [], routing, now } = deps.api;
+    void app.register(usageRoute, { clickhouse, keys });
+    void app.register(quotasRoute, { clickhouse, keys, quotas, ...(now ? { now } : {}) });
+    if (routing) void app.register(routeRoute, { keys, routing });
+  }
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
   );

@@ -7,6 +7,7 @@
  * Components register their stop functions with the lifecycle in start order.
  */
 import { buildApp } from '../api/app.ts';
+import { createRoutingSnapshot, type RoutingSnapshots } from '../api/routing-snapshot.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { createInProcessTransport } from '../ingest/transport/in-process.transport.ts';
 import { createKafkaTransport, type KafkaTransport } from '../ingest/transport/kafka.transport.ts';
@@ -86,6 +87,23 @@ function startProcessing(ctx: Ctx, transport: Transport, client: ClickHouseClien
   pipelines.done.catch((err: unknown) => void ctx.lifecycle.stop(err));
 }
 
+/** The routing snapshot refresher of the read API: first refresh before serving, stopped with the lifecycle. */
+async function startRouting(ctx: Ctx, client: ClickHouseClient): Promise<RoutingSnapshots> {
+  const { routing, quotas } = ctx.loaded.config;
+  const snapshots = createRoutingSnapshot({
+    clickhouse: client,
+    candidates: routing.candidates,
+    ...(routing.weights ? { weights: routing.weights } : {}),
+    quotas,
+    refreshMs: routing.refresh_ms,
+    maxErrorRate: routing.max_error_rate,
+    onError: (err) => ctx.logger.warn({ event: 'routing.refresh_failed', err }, 'routing snapshot refresh failed; keeping the last one'),
+  });
+  ctx.lifecycle.add('routing', async () => snapshots.stop());
+  await snapshots.refresh();
+  return snapshots;
+}
+
 /**
  * Start a role. Resolves once it serves; the lifecycle owns its shutdown.
  * @throws RoleConfigError when the config does not fit the role (e.g. ingest without Kafka).
@@ -120,6 +138,7 @@ export async function startRole(role: Role, ctx: Ctx): Promise<{ url?: string }>
   }
   if ((role === 'processor' || role === 'all') && transport && client) startProcessing(ctx, transport, client);
   if (role === 'processor') return {};
+  const routing = role !== 'ingest' && client ? await startRouting(ctx, client) : undefined;
 
   const app = buildApp({
     logger: ctx.logger,
@@ -136,7 +155,10 @@ export async function startRole(role: Role, ctx: Ctx): Promise<{ url?: string }>
             maxFutureSkewMs: config.pipeline.max_future_skew_ms,
           }
         : undefined,
-    api: role !== 'ingest' && client ? { clickhouse: client, keys: config.ingest_keys } : undefined,
+    api:
+      role !== 'ingest' && client
+        ? { clickhouse: client, keys: config.ingest_keys, quotas: config.quotas, ...(routing ? { routing } : {}) }
+        : undefined,
   });
   // Registered last, so it stops first: no new requests, in-flight ones finish.
   ctx.lifecycle.add('http', () => app.close());

@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { type PriceEntry, PriceTable, PriceTableError } from '../domain/pricing.ts';
-import { type Config, ConfigSchema, ENV_OVERRIDES } from '../schemas/config.ts';
+import { compileSnapshot, DEFAULT_ROUTING_WEIGHTS, RoutingConfigError } from '../domain/routing.ts';
+import { type Config, ConfigSchema, ENV_OVERRIDES, RoutingWeightsSchema } from '../schemas/config.ts';
+import { checkQuotaSpecs } from '../schemas/quota.ts';
 
 export const DEFAULT_PRICES_FILE = join(dirname(fileURLToPath(import.meta.url)), 'prices.default.yaml');
 
@@ -72,6 +74,29 @@ function coerceEnv(name: string, key: string, v: string, problems: string[]): un
 }
 
 /**
+ * What only the routing compiler catches (duplicate candidate ids, all-zero weights), as
+ * `routing.<where>: reason` lines. Runs on the parts whose types the schema pass accepted, so a
+ * schema problem is never reported twice.
+ */
+function routingProblems(routing: unknown): string[] {
+  const r = routing as Partial<Config['routing']> | undefined;
+  if (typeof r !== 'object' || r === null) return [];
+  const candidatesOk = Value.Check(ConfigSchema.properties.routing.properties.candidates, r.candidates);
+  const weightsOk = r.weights === undefined || Value.Check(RoutingWeightsSchema, r.weights);
+  try {
+    compileSnapshot(
+      candidatesOk ? (r.candidates ?? []) : [],
+      new Map(),
+      weightsOk ? (r.weights ?? DEFAULT_ROUTING_WEIGHTS) : DEFAULT_ROUTING_WEIGHTS,
+    );
+    return [];
+  } catch (err) {
+    if (err instanceof RoutingConfigError) return err.problems.map((p) => `routing.${p}`);
+    throw err;
+  }
+}
+
+/**
  * @param file path of a JSON/YAML config file, or undefined for defaults only.
  * @param env environment (overrides listed in ENV_OVERRIDES).
  * @throws ConfigError listing every problem (unreadable file, bad keys, bad types, bad prices).
@@ -104,6 +129,9 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   }
   const withDefaults = Value.Default(ConfigSchema, obj);
   for (const e of Value.Errors(ConfigSchema, withDefaults)) {
+    // Quotas are checked by checkQuotaSpecs below: TypeBox reports a bad union (limit, window)
+    // once per branch, with messages that do not say what was expected.
+    if (e.path === '/quotas' || e.path.startsWith('/quotas/')) continue;
     problems.push(`${e.path.replace(/^\//, '').replaceAll('/', '.') || '(root)'}: ${e.message}`);
   }
   // No early throw: the checks below run even when the schema check failed elsewhere, so every
@@ -120,6 +148,8 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       keys.add(k.key);
     }
   }
+  problems.push(...checkQuotaSpecs(config.quotas));
+  problems.push(...routingProblems(config.routing));
   let prices: PriceTable | undefined;
   if (Value.Check(ConfigSchema.properties.prices, config.prices) && typeof config.use_default_prices === 'boolean') {
     try {

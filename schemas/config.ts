@@ -3,6 +3,7 @@
  * at start into a frozen object (see `config/load.ts`). Units are in the names.
  */
 import { type Static, Type } from '@sinclair/typebox';
+import { QuotaSpec } from './quota.ts';
 
 const Price = Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?$' })]);
 
@@ -15,6 +16,39 @@ export const PriceEntrySchema = Type.Object(
     cached_input_per_1m: Type.Optional(Price),
     output_per_1m: Price,
     reasoning_per_1m: Type.Optional(Price),
+  },
+  { additionalProperties: false },
+);
+
+const Tags = (description: string) => Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { default: [], description });
+
+/** One routing candidate (domain/routing.ts `RoutingCandidate`): a provider/model pair with tags and prices. */
+export const RoutingCandidateSchema = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 128, description: 'Unique among the candidates.' }),
+    provider: Type.String({ minLength: 1, maxLength: 128, description: 'Provider account, as in usage events (openai, anthropic, ...).' }),
+    model: Type.String({ minLength: 1, maxLength: 256 }),
+    capabilities: Tags('Feature tags: vision, tools, json_mode, long_context, ...'),
+    compliance: Tags('Compliance tags: gdpr, eu_residency, soc2, no_training, ...'),
+    price: Type.Object(
+      {
+        input_per_1m: Type.Number({ minimum: 0, description: 'USD per 1M input tokens.' }),
+        output_per_1m: Type.Number({ minimum: 0, description: 'USD per 1M output tokens.' }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** Criterion weights (domain/routing.ts `RoutingWeights`); divided by their sum. Default 30/25/20/15/10. */
+export const RoutingWeightsSchema = Type.Object(
+  {
+    performance: Type.Number({ minimum: 0 }),
+    cost: Type.Number({ minimum: 0 }),
+    features: Type.Number({ minimum: 0 }),
+    stability: Type.Number({ minimum: 0 }),
+    compliance: Type.Number({ minimum: 0 }),
   },
   { additionalProperties: false },
 );
@@ -90,6 +124,20 @@ export const ConfigSchema = Type.Object(
     prices: Type.Array(PriceEntrySchema, { default: [] }),
     /** Start from the shipped default price table (config/prices.default.yaml). */
     use_default_prices: Type.Boolean({ default: true }),
+    /** Quotas (schemas/quota.ts); checked by `checkQuotaSpecs`, which lists each problem once. */
+    quotas: Type.Array(QuotaSpec, { default: [] }),
+    /** Routing decision (SPEC.md section 4), served from an in-memory snapshot. */
+    routing: Type.Object(
+      {
+        candidates: Type.Array(RoutingCandidateSchema, { default: [] }),
+        weights: Type.Optional(RoutingWeightsSchema),
+        /** How often the snapshot is rebuilt from the aggregates, ms. */
+        refresh_ms: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 5_000 }),
+        /** A candidate whose recent error rate is above this share (0..1] is excluded. */
+        max_error_rate: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.2 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false },
 );

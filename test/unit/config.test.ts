@@ -254,6 +254,85 @@ prices:
   });
 });
 
+describe('loadConfig: quotas and routing', () => {
+  it('defaults to no quotas and no routing candidates', () => {
+    const { config } = loadConfig(undefined, {});
+    expect(config.quotas).toEqual([]);
+    expect(config.routing).toEqual({ candidates: [], refresh_ms: 5_000, max_error_rate: 0.2 });
+  });
+
+  it('loads quotas and routing candidates, with defaults filled in', () => {
+    const path = file(
+      'yaml',
+      `quotas:
+  - { id: a-day, scope: { tenant: a }, metric: tokens, limit: 1000000, window: { kind: calendar, unit: day, time_zone: Europe/Berlin } }
+  - { id: a-usd, scope: { tenant: a, provider: openai }, metric: usd, limit: "12.50", window: { kind: rolling, minutes: 60 } }
+routing:
+  candidates:
+    - { id: gpt, provider: openai, model: gpt-4o, capabilities: [tools], price: { input_per_1m: 2.5, output_per_1m: 10 } }
+  weights: { performance: 1, cost: 1, features: 0, stability: 0, compliance: 0 }
+  refresh_ms: 1000
+`,
+    );
+    const { config } = loadConfig(path, {});
+    expect(config.quotas.map((q) => [q.id, q.soft_threshold])).toEqual([
+      ['a-day', 0.8],
+      ['a-usd', 0.8],
+    ]);
+    expect(config.routing.candidates[0]).toEqual({
+      id: 'gpt',
+      provider: 'openai',
+      model: 'gpt-4o',
+      capabilities: ['tools'],
+      compliance: [],
+      price: { input_per_1m: 2.5, output_per_1m: 10 },
+    });
+    expect(config.routing.refresh_ms).toBe(1000);
+    expect(config.routing.max_error_rate).toBe(0.2);
+  });
+
+  it('lists each quota problem once, with a clear message', () => {
+    const path = file(
+      'yaml',
+      `quotas:
+  - { id: q1, scope: { tenant: a }, metric: tokens, limit: 10.5, window: { kind: calendar, unit: fortnight } }
+  - { id: q1, scope: { tenant: a }, metric: coins, limit: 5, window: { kind: calendar, unit: day, time_zone: Mars/Olympus } }
+  - { id: q3, scope: { tenant: a }, metric: usd, limit: -1, window: { kind: sliding } }
+`,
+    );
+    const problems = problemsOf(path);
+    expect(problems).toEqual([
+      'quotas[0] (q1).window.unit: must be one of minute, hour, day, week, month, got "fortnight"',
+      'quotas[0] (q1).limit: tokens limit must be a whole number, got 10.5',
+      'quotas[1] (q1).metric: must be one of tokens, requests, usd, got "coins"',
+      'quotas[1] (q1).id: duplicate id, already used by quotas[0]',
+      'quotas[1] (q1).window.time_zone: not an IANA time zone: "Mars/Olympus" (e.g. Europe/Berlin, UTC)',
+      'quotas[2] (q3).window.kind: must be calendar or rolling, got "sliding"',
+      'quotas[2] (q3).limit: must be > 0, got -1',
+    ]);
+  });
+
+  it('lists every routing problem: schema ones and those only the routing compiler catches', () => {
+    const path = file(
+      'yaml',
+      `routing:
+  candidates:
+    - { id: x, provider: openai, model: gpt-4o, price: { input_per_1m: 1, output_per_1m: 1 } }
+    - { id: x, provider: anthropic, model: claude, price: { input_per_1m: 1, output_per_1m: 1 } }
+  weights: { performance: 0, cost: 0, features: 0, stability: 0, compliance: 0 }
+  refresh_ms: 0
+  max_error_rate: 2
+`,
+    );
+    const problems = problemsOf(path);
+    expect(problems).toHaveLength(4);
+    expect(problems.some((p) => p.startsWith('routing.refresh_ms:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('routing.max_error_rate:'))).toBe(true);
+    expect(problems).toContain('routing.candidates[1] (x): duplicate id');
+    expect(problems).toContain('routing.weights: at least one must be > 0');
+  });
+});
+
 describe('loadConfig: result', () => {
   it('is deeply frozen', () => {
     const path = file(

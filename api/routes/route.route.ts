@@ -1,0 +1,53 @@
+/**
+ * `POST /v1/route`: pick a provider/model for a request (SPEC.md section 4) from the in-memory
+ * routing snapshot of the caller's tenant (api/routing-snapshot.ts): no ClickHouse query per call.
+ * Authenticated like `/v1/usage`; the tenant is the key's, never the body's.
+ *
+ * Body (`RouteBody`, optional: no body means no hints): task_class, estimated_input_tokens, estimated_output_tokens,
+ * required_capabilities, required_compliance, preferred_capabilities; all optional.
+ * 200: `{ tenant, chosen, fallbacks, excluded, retry_after_s }` (domain/routing.ts RoutingDecision);
+ * `chosen` is null when every candidate is excluded, with `retry_after_s` when a quota or breaker
+ * is the reason. 400 bad body; 401 missing or unknown key.
+ */
+import { type Static, Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import { decide } from '../../domain/routing.ts';
+import { type ApiKey, keyMatcher, presentedKey } from '../../ingest/http/api-keys.ts';
+import type { RoutingSnapshots } from '../routing-snapshot.ts';
+
+const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 64 });
+const Tokens = Type.Integer({ minimum: 0, maximum: 100_000_000 });
+
+/** `RoutingRequest` without `tenant`, which comes from the API key. */
+export const RouteBody = Type.Object(
+  {
+    task_class: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    estimated_input_tokens: Type.Optional(Tokens),
+    estimated_output_tokens: Type.Optional(Tokens),
+    required_capabilities: Type.Optional(Tags),
+    required_compliance: Type.Optional(Tags),
+    preferred_capabilities: Type.Optional(Tags),
+  },
+  { additionalProperties: false },
+);
+export type RouteBody = Static<typeof RouteBody>;
+
+export interface RouteRouteOptions {
+  keys: ReadonlyArray<ApiKey>;
+  routing: Pick<RoutingSnapshots, 'current'>;
+}
+
+export const routeRoute: FastifyPluginAsync<RouteRouteOptions> = async (app, opts) => {
+  const tenantOfKey = keyMatcher(opts.keys);
+  // No body at all means no hints: validate it as {}.
+  app.addHook('preValidation', async (req) => {
+    req.body ??= {};
+  });
+  app.post('/v1/route', { schema: { body: RouteBody } }, async (req, reply) => {
+    const key = presentedKey(req);
+    const tenant = key === undefined ? undefined : tenantOfKey(key);
+    if (tenant === undefined) return reply.code(401).send({ error: { code: 'unauthorized', message: 'missing or unknown API key' } });
+    const body = (req.body ?? {}) as RouteBody;
+    return { tenant, ...decide(opts.routing.current(tenant), { ...body, tenant }) };
+  });
+};
