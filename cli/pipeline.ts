@@ -9,6 +9,7 @@ import { importers } from '../ingest/importers/index.ts';
 import { replayRecords } from '../ingest/replay.ts';
 import { createInProcessTransport } from '../ingest/transport/in-process.transport.ts';
 import { createUsageStore } from '../processors/clickhouse-writer.ts';
+import { repairRollups } from '../processors/rollup-repair.ts';
 import { createUsageRunner } from '../processors/runner.ts';
 import type { UsageStats } from '../processors/usage-stats.ts';
 import { type ClickHouseClient, openClickHouse } from '../storage/clickhouse.ts';
@@ -67,6 +68,7 @@ export async function importFiles(
   onProgress?: (sent: number, stats: Readonly<UsageStats>) => void,
 ): Promise<ImportResult> {
   const { pipeline } = loaded.config;
+  await repairRollups(client); // a previous run killed mid-insert may have left roll-ups short
   const transport = createInProcessTransport({ capacity: pipeline.transport_capacity });
   const producer = transport.producer(USAGE_TOPIC);
   let sentTotal = 0;

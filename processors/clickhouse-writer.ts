@@ -12,8 +12,9 @@
  * Offsets are committed only after `write` resolved (see runner.ts).
  * https://clickhouse.com/docs/operations/settings/settings#insert_deduplication_token
  *
- * NOTE: a crash inside ClickHouse between committing the part of `usage_events` and the parts
- * of its views is not covered (ClickHouse does not commit a table and its views atomically).
+ * NOTE: ClickHouse does not commit a table and its views atomically: a crash between those part
+ * commits can leave a roll-up view off by a batch. processors/rollup-repair.ts detects and
+ * rebuilds such days from `usage_events` (run by the processor at start, periodically and at stop).
  */
 import { createHash } from 'node:crypto';
 import { DEAD_LETTER_COLUMNS } from '../domain/dead-letter.ts';

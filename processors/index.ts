@@ -6,6 +6,7 @@ import type { PriceTable } from '../domain/pricing.ts';
 import type { BatchHandler, Transport } from '../ingest/transport/transport.ts';
 import type { UsageStore } from './clickhouse-writer.ts';
 import { deadLetterSinkHandler } from './dead-letter-sink.ts';
+import { createRepairGate } from './repair-gate.ts';
 import { createUsageHandler } from './runner.ts';
 import { emptyStats, type UsageStats } from './usage-stats.ts';
 
@@ -24,6 +25,12 @@ export interface PipelineDeps {
   prices: PriceTable;
   config: PipelineConfig;
   onBatch?: (pipeline: string, stats: Readonly<UsageStats>) => void;
+  /**
+   * Roll-up check and repair (processors/rollup-repair.ts), run alone (batches paused) every
+   * `repairIntervalMs` and once more after the consumers stopped. A replay right after a crash
+   * can leave a roll-up view off by a batch; this brings it back to the raw events.
+   */
+  repair?: { run: () => Promise<string[]>; intervalMs: number; onRepaired?: (days: string[]) => void };
 }
 
 export interface RunningPipelines {
@@ -37,18 +44,25 @@ export interface RunningPipelines {
 export function startPipelines(deps: PipelineDeps): RunningPipelines {
   const { config } = deps;
   const usageStats = emptyStats();
+  const gate = createRepairGate();
+  const usageHandler = createUsageHandler({
+    store: deps.store,
+    prices: deps.prices,
+    maxFutureSkewMs: config.maxFutureSkewMs,
+    stats: usageStats,
+    onBatch: (s) => deps.onBatch?.('usage', s),
+  });
+  const repairNow = async () => {
+    if (!deps.repair) return;
+    const days = await gate.exclusive(deps.repair.run);
+    if (days.length > 0) deps.repair.onRepaired?.(days);
+  };
   const pipelines: Array<{ name: string; topic: string; group: string; handler: BatchHandler }> = [
     {
       name: 'usage',
       topic: config.usageTopic,
       group: config.consumerGroup,
-      handler: createUsageHandler({
-        store: deps.store,
-        prices: deps.prices,
-        maxFutureSkewMs: config.maxFutureSkewMs,
-        stats: usageStats,
-        onBatch: (s) => deps.onBatch?.('usage', s),
-      }),
+      handler: (batch) => gate.shared(() => usageHandler(batch)),
     },
     { name: 'dead-letters', topic: config.dlqTopic, group: `${config.consumerGroup}.dlq`, handler: deadLetterSinkHandler(deps.store) },
   ];
@@ -61,11 +75,23 @@ export function startPipelines(deps: PipelineDeps): RunningPipelines {
     }),
   );
   const done = Promise.all(consumers.map((c, i) => c.run((pipelines[i] as (typeof pipelines)[number]).handler))).then(() => undefined);
+  let repairing: Promise<void> = Promise.resolve();
+  const timer = deps.repair
+    ? setInterval(() => {
+        repairing = repairing.then(repairNow).catch(() => undefined); // a failed check is retried next time
+      }, deps.repair.intervalMs)
+    : undefined;
+  timer?.unref();
   let stopping: Promise<void> | null = null;
   return {
     done,
     stop() {
-      stopping ??= Promise.all(consumers.map((c) => c.stop())).then(() => undefined);
+      stopping ??= (async () => {
+        clearInterval(timer);
+        await Promise.all(consumers.map((c) => c.stop()));
+        await repairing;
+        await repairNow(); // leave the aggregates consistent with the raw events
+      })();
       return stopping;
     },
     usageStats,

@@ -232,6 +232,9 @@ describe.skipIf(brokers.length === 0)('ingest -> Kafka -> processor -> ClickHous
     }
   }, 600_000);
 
+  // A SIGKILL inside a multi-view insert can leave a roll-up view off by one batch (seen: usage_day
+  // -490 and +490 of 97,000 before processors/rollup-repair.ts); the processor's repair (at start,
+  // every 30 s and at stop, with batches paused) brings the views back to the raw events.
   it('survives kill -9 of the processor 5 times and a broker restart: 0 lost, 0 double counted', async () => {
     const topics = { usage: unique('qf.it.usage'), dlq: unique('qf.it.dlq'), group: unique('qf.it.proc') };
     const data = mkdtempSync(join(tmpdir(), 'qf-crash-'));
@@ -289,6 +292,7 @@ describe.skipIf(brokers.length === 0)('ingest -> Kafka -> processor -> ClickHous
     }
     expect(killsWithWorkLeft).toBeGreaterThanOrEqual(3);
     expect(kills).toBe(5);
+    console.info(`roll-up repairs logged by the last processor: ${(processor?.logs().match(/rollups\.repaired/g) ?? []).length}`);
     const got = await storedTotals(data);
     expect(got.totals).toEqual(w.expected);
     const accepted = w.expected['tenant-a'].requests + w.expected['tenant-b'].requests;
