@@ -8,7 +8,9 @@ async function rows(client: ClickHouseClient, q: { query: string; query_params: 
   return rs.json<Record<string, unknown>>();
 }
 
-const usd = (v: unknown) => (v === undefined ? '' : Number(v).toFixed(4));
+/** USD with 4 decimals; `unpriced` when every request of the row lacked a price (cost unknown, not $0). */
+const usd = (r: Record<string, unknown>): string =>
+  Number(r.unpriced_requests) > 0 && Number(r.unpriced_requests) === Number(r.requests) ? 'unpriced' : Number(r.cost_usd).toFixed(4);
 
 export async function printSummary(client: ClickHouseClient): Promise<void> {
   const tenants = await rows(client, totalsByTenant());
@@ -19,7 +21,7 @@ export async function printSummary(client: ClickHouseClient): Promise<void> {
       requests: r.requests,
       input_tokens: r.input_tokens,
       output_tokens: r.output_tokens,
-      cost_usd: usd(r.cost_usd),
+      cost_usd: usd(r),
       unpriced_requests: r.unpriced_requests,
     })),
   );
@@ -32,7 +34,7 @@ export async function printSummary(client: ClickHouseClient): Promise<void> {
       requests: r.requests,
       input_tokens: r.input_tokens,
       output_tokens: r.output_tokens,
-      cost_usd: usd(r.cost_usd),
+      cost_usd: usd(r),
       unpriced_requests: r.unpriced_requests,
     })),
   );
