@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
+import { REDACTED_HEADERS } from '../ingest/http/api-keys.ts';
 import { type EventsRouteOptions, eventsRoute } from '../ingest/http/events.route.ts';
 import { HealthResponse } from '../ingest/http/schemas.ts';
 import type { QuotaSpec } from '../schemas/quota.ts';
@@ -32,9 +33,6 @@ export interface ApiDeps extends UsageRouteOptions {
   /** Current time, epoch ms (quota windows). Default Date.now. */
   now?: () => number;
 }
-
-/** Header paths a logger must never print: API keys travel in them. */
-export const REDACTED_HEADERS = ['req.headers.authorization', 'req.headers["x-api-key"]'];
 
 export interface AppDeps {
   /**

@@ -3,15 +3,13 @@
  * Stable event keys: every line has `event` (e.g. `role.started`, `batch.retry`) plus fields.
  */
 import { type Logger, pino } from 'pino';
+import { REDACTED_HEADERS } from '../ingest/http/api-keys.ts';
 
 export type { Logger };
 
-/** Header paths never printed: API keys travel in them (same list as api/app.ts). */
-const REDACT = ['req.headers.authorization', 'req.headers["x-api-key"]'];
-
 /** @param level config `log_level` (env LOG_LEVEL). */
 export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: 'quotaflow' }, redact: REDACT }, pino.destination(2));
+  return pino({ level, base: { service: 'quotaflow' }, redact: REDACTED_HEADERS }, pino.destination(2));
 }
 
 /** Route kafkajs log lines into pino (kafkajs levels: 1 error, 2 warn, 4 info, 5 debug). */

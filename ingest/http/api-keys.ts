@@ -5,6 +5,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 
+/** Log paths a logger must never print: API keys travel in these headers. */
+export const REDACTED_HEADERS = ['req.headers.authorization', 'req.headers["x-api-key"]'];
+
 /** A configured key and the tenant it belongs to (config `ingest_keys`). */
 export interface ApiKey {
   key: string;

@@ -14,6 +14,7 @@ import { basename, parse as parsePath } from 'node:path';
 import { pipeline } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse';
 import { Decimal } from 'decimal.js';
+import { parseRfc3339 } from '../../domain/usage-event-validation.ts';
 import { LIMITS } from '../../schemas/usage-event.ts';
 
 export type TraceFormat = 'azure-2023' | 'burstgpt' | 'mooncake';
@@ -74,8 +75,6 @@ export function eventIdOf(format: TraceFormat, path: string, line: number): stri
   return `${format}:${name.slice(0, Math.max(0, room))}~${digest}:${line}`;
 }
 
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
-
 /** Epoch ms (UTC) of a calendar date-time, or null when a part is out of range. Sub-ms digits are truncated. */
 export function utcMs(
   year: number,
@@ -99,12 +98,10 @@ export function utcMs(
  */
 export function startTimeMs(startTime: string | undefined, fallback: string): number {
   const text = startTime ?? fallback;
-  const m = RFC3339.exec(text);
-  const ms = m ? utcMs(Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), m[7] ?? '') : null;
-  if (!m || ms === null)
-    throw new Error(`startTime must be an RFC 3339 date-time with a zone (e.g. 2024-01-01T00:00:00Z), got ${JSON.stringify(text)}`);
-  const offsetMin = m[9] ? (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11])) : 0;
-  return ms - offsetMin * 60_000;
+  const ms = parseRfc3339(text);
+  if (ms === null)
+    throw new Error(`the start time (--start, option startTime) must be an RFC 3339 date-time with a zone (e.g. 2024-01-01T00:00:00Z), got ${JSON.stringify(text)}`);
+  return ms;
 }
 
 /** A token count from a CSV cell: an integer (possibly negative, validation rejects it), or null. */
