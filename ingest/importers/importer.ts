@@ -100,7 +100,9 @@ export function startTimeMs(startTime: string | undefined, fallback: string): nu
   const text = startTime ?? fallback;
   const ms = parseRfc3339(text);
   if (ms === null)
-    throw new Error(`the start time (--start, option startTime) must be an RFC 3339 date-time with a zone (e.g. 2024-01-01T00:00:00Z), got ${JSON.stringify(text)}`);
+    throw new Error(
+      `the start time (--start, option startTime) must be an RFC 3339 date-time with a zone (e.g. 2024-01-01T00:00:00Z), got ${JSON.stringify(text)}`,
+    );
   return ms;
 }
 
