@@ -24,8 +24,8 @@ import {
 } from '../domain/routing.ts';
 import type { QuotaSpec } from '../schemas/quota.ts';
 import type { ClickHouseClient } from '../storage/clickhouse.ts';
-import { type CandidateLiveRow, candidateLive } from './queries/quota-usage.ts';
-import { measurable, measureQuota } from './routes/quotas.route.ts';
+import { type CandidateLiveRow, candidateLive } from '../storage/queries/quota-usage.ts';
+import { measurable, measureQuota } from '../storage/quota-measure.ts';
 
 /** Live health look-back: the last 15 minutes. */
 export const LIVE_WINDOW_MS = DEFAULT_BURN_WINDOW_MS;

@@ -13,7 +13,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { parseRfc3339 } from '../../domain/usage-event-validation.ts';
 import { type ApiKey, keyMatcher, presentedKey } from '../../ingest/http/api-keys.ts';
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
-import { totalsByModel } from '../queries/usage-summary.ts';
+import { totalsByModel } from '../../storage/queries/usage-summary.ts';
 
 export interface UsageRouteOptions {
   clickhouse: ClickHouseClient;

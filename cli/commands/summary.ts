@@ -1,6 +1,13 @@
 /** The readable summary printed after an import or demo: read from the aggregates, never from memory. */
-import { busiestMinutes, deadLettersByReason, topUsersAndTasks, totalsByModel, totalsByTenant } from '../../api/queries/usage-summary.ts';
+
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
+import {
+  busiestMinutes,
+  deadLettersByReason,
+  topUsersAndTasks,
+  totalsByModel,
+  totalsByTenant,
+} from '../../storage/queries/usage-summary.ts';
 import { printTable } from '../output.ts';
 
 async function rows(client: ClickHouseClient, q: { query: string; query_params: Record<string, unknown> }) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { candidateLive, quotaUsage } from '../../api/queries/quota-usage.ts';
-import type { BuiltQuery } from '../../api/queries/usage-summary.ts';
+import { candidateLive, quotaUsage } from '../../storage/queries/quota-usage.ts';
+import type { BuiltQuery } from '../../storage/queries/usage-summary.ts';
 
 const FROM = Date.UTC(2026, 10, 29);
 const TO = Date.UTC(2026, 10, 30);

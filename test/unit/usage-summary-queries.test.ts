@@ -6,7 +6,7 @@ import {
   topUsersAndTasks,
   totalsByModel,
   totalsByTenant,
-} from '../../api/queries/usage-summary.ts';
+} from '../../storage/queries/usage-summary.ts';
 
 const SUMS = `sum(requests) AS requests,
   sum(input_tokens) AS input_tokens,
