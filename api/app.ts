@@ -29,7 +29,7 @@ export interface ApiDeps extends UsageRouteOptions {
   /** Config `quotas`; `/v1/quotas` lists the caller's tenant's. Default none. */
   quotas?: ReadonlyArray<QuotaSpec>;
   /** Serves `POST /v1/route`; without it the route is not registered. */
-  routing?: Pick<RoutingSnapshots, 'current'>;
+  routing?: Pick<RoutingSnapshots, 'current' | 'remaining'>;
   /** Current time, epoch ms (quota windows). Default Date.now. */
   now?: () => number;
 }

@@ -14,10 +14,22 @@
  *   1. `compliance_mismatch`: it lacks a tag in `required_compliance`.
  *   2. `missing_capability`: it lacks a tag in `required_capabilities`.
  *   3. `quota_exhausted`: `quota_exhausted`, or `quota_remaining_ratio` <= 0.
- *   4. `breaker_open`: the breaker is open (SPEC: the soft threshold of a daily budget was crossed).
+ *   4. `breaker_open`: the breaker is open and the request is low priority. SPEC section 4 and the
+ *      brief ("当累计消耗达到日配额80%时触发熔断"): crossing the soft threshold of a daily budget
+ *      opens the breaker for low-priority traffic; normal and high priority still pass.
  *   5. `error_rate_over_limit`: `error_rate` > `maxErrorRate`, counted only from `minRequests` requests up.
  * The request's own filters (1-2) come before the live ones (3-5). A candidate that could never
  * serve this request is therefore reported as such, and it never feeds `retry_after_s`.
+ *
+ * Ranking of the candidates left, in this order:
+ *   1. Reserve tier (the brief's `TOKEN_THRESHOLD` switch): a candidate whose remaining tokens in an
+ *      applicable tokens quota are below its `min_remaining_tokens` ranks after every candidate that
+ *      is not. It is demoted, not excluded, so it still serves when nothing else can.
+ *   2. For a `simple` task while some candidate in play is past a soft threshold (the budget is
+ *      getting tight): the cheaper estimated cost first, then the score. The brief: "将简单任务分流至
+ *      轻量级模型" (send simple tasks to lightweight models).
+ *   3. Otherwise the higher score first, then the cheaper estimated cost.
+ *   4. The smaller id.
  *
  * The weights come from the brief's platform-selection matrix: performance 30%, cost 25%,
  * features 20%, stability 15%, compliance 10%. They are divided by their sum, so a score lies in [0, 1].
@@ -38,6 +50,11 @@ export interface RoutingCandidate {
   compliance: string[];
   /** USD per 1M tokens. */
   price: { input_per_1m: number; output_per_1m: number };
+  /**
+   * The brief's `TOKEN_THRESHOLD`: when fewer tokens than this are left in a tokens quota that
+   * applies to the candidate, it is ranked after the candidates above their threshold. Absent: no reserve.
+   */
+  min_remaining_tokens?: number;
 }
 
 /** Live state of one candidate, read from the ClickHouse aggregates over the recent window. */
@@ -51,9 +68,14 @@ export interface CandidateLive {
   /** Share of the quota still available, 0..1. Null means no quota applies. */
   quota_remaining_ratio: number | null;
   quota_exhausted: boolean;
+  /** Open for low-priority traffic only: a daily budget that applies is past its soft threshold. */
   breaker_open: boolean;
   /** Seconds until the quota window resets or the breaker closes, when known. */
   retry_after_s: number | null;
+  /** Smallest tokens left among the tokens quotas that apply; null or absent when none applies. */
+  remaining_tokens?: number | null;
+  /** Whether any quota that applies is at or past its soft threshold. Default false. */
+  quota_soft?: boolean;
 }
 
 /** Criterion weights. Any non-negative values with a positive sum; they are divided by their sum. */
@@ -74,10 +96,22 @@ export const DEFAULT_ROUTING_WEIGHTS: Readonly<RoutingWeights> = Object.freeze({
   compliance: 0.1,
 });
 
+/** Task classes of a routing request (issue 4); only `simple` changes the ranking. */
+export const TASK_CLASSES = ['simple', 'standard', 'complex'] as const;
+export type TaskClass = (typeof TASK_CLASSES)[number];
+/** Request priorities; only `low` is stopped by an open breaker. */
+export const PRIORITIES = ['low', 'normal', 'high'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
 export interface RoutingRequest {
   tenant: string;
-  /** Not used in the score. Kept so it can be logged and counted. Upstream code maps a task class to required or preferred tags. */
-  task_class?: string;
+  /**
+   * `simple` tasks go to the cheapest candidate first while a quota is past its soft threshold.
+   * Map a class to capabilities upstream (required or preferred tags) when it needs features.
+   */
+  task_class?: TaskClass;
+  /** Default `normal`. `low` traffic is excluded by an open breaker. */
+  priority?: Priority;
   /** Used to estimate the cost. A missing, negative or non-finite value falls back to the snapshot default. */
   estimated_input_tokens?: number;
   estimated_output_tokens?: number;
@@ -165,6 +199,10 @@ export interface RankedCandidate {
   estimated_cost_usd: number;
   /** From the live state: null when no quota applies. */
   quota_remaining_ratio: number | null;
+  /** Tokens left in the tightest tokens quota that applies; null when none applies. */
+  remaining_tokens: number | null;
+  /** True when `remaining_tokens` is below the candidate's `min_remaining_tokens` (ranked in the reserve tier). */
+  below_min_remaining: boolean;
 }
 
 export interface RoutingDecision {
@@ -189,10 +227,6 @@ export class RoutingConfigError extends Error {
 
 const TIE_EPSILON = 1e-12;
 const UNKNOWN_SCORE = 0.5;
-const LIVE_NONE = 0;
-const LIVE_QUOTA = 1;
-const LIVE_BREAKER = 2;
-const LIVE_ERROR_RATE = 3;
 
 /** Tag name -> bit index, and how many 32-bit words a mask over all tags takes. */
 class TagSpace {
@@ -248,8 +282,13 @@ export class RoutingSnapshot {
   /** @internal */ readonly stability: Float64Array;
   /** @internal USD per token. */ readonly priceIn: Float64Array;
   /** @internal */ readonly priceOut: Float64Array;
-  /** @internal LIVE_* code. */ readonly liveCode: Uint8Array;
-  /** @internal Shared frozen exclusion for a live reason, or null. */ readonly liveExclusion: readonly (Exclusion | null)[];
+  /** @internal Shared frozen exclusions by live reason, or null when the reason does not apply. */
+  readonly quotaOut: readonly (Exclusion | null)[];
+  /** @internal */ readonly breakerOut: readonly (Exclusion | null)[];
+  /** @internal */ readonly errorOut: readonly (Exclusion | null)[];
+  /** @internal 1 when below `min_remaining_tokens`. */ readonly reserve: Uint8Array;
+  /** @internal 1 when a quota that applies is past its soft threshold. */ readonly soft: Uint8Array;
+  /** @internal */ readonly remainingTokens: readonly (number | null)[];
   /** @internal NaN when unknown. */ readonly retryAfter: Float64Array;
   /** @internal */ readonly quotaRemaining: readonly (number | null)[];
 
@@ -287,10 +326,14 @@ export class RoutingSnapshot {
     this.stability = new Float64Array(n);
     this.priceIn = new Float64Array(n);
     this.priceOut = new Float64Array(n);
-    this.liveCode = new Uint8Array(n);
     this.retryAfter = new Float64Array(n);
-    const liveExclusion: (Exclusion | null)[] = [];
+    this.reserve = new Uint8Array(n);
+    this.soft = new Uint8Array(n);
+    const quotaOut: (Exclusion | null)[] = [];
+    const breakerOut: (Exclusion | null)[] = [];
+    const errorOut: (Exclusion | null)[] = [];
     const quotaRemaining: (number | null)[] = [];
+    const remainingTokens: (number | null)[] = [];
 
     candidates.forEach((c, i) => {
       this.capCount[i] = this.caps.fill(c.capabilities, this.capMasks, i * this.caps.words);
@@ -312,37 +355,35 @@ export class RoutingSnapshot {
       const judged = requests >= options.minRequests && errorRate != null && Number.isFinite(errorRate);
       const rate = judged ? Math.min(1, Math.max(0, errorRate)) : 0;
 
-      let code = LIVE_NONE;
-      let detail = '';
       const after = Number.isNaN(this.retryAfter[i]!) ? '' : `; retry after ${this.retryAfter[i]} s`;
-      if (l?.quota_exhausted || remaining === 0) {
-        code = LIVE_QUOTA;
-        detail = `quota exhausted${after}`;
-      } else if (l?.breaker_open) {
-        code = LIVE_BREAKER;
-        detail = `circuit breaker open${after}`;
-      } else if (judged && rate > options.maxErrorRate) {
-        code = LIVE_ERROR_RATE;
-        detail = `error rate ${rate} over limit ${options.maxErrorRate} (${requests} requests)`;
-      }
-      this.liveCode[i] = code;
-      const reason: ExclusionReason | null =
-        code === LIVE_QUOTA
-          ? 'quota_exhausted'
-          : code === LIVE_BREAKER
-            ? 'breaker_open'
-            : code === LIVE_ERROR_RATE
-              ? 'error_rate_over_limit'
-              : null;
-      liveExclusion.push(reason ? Object.freeze({ id: c.id, reason, detail }) : null);
+      const out = (reason: ExclusionReason, detail: string): Exclusion => Object.freeze({ id: c.id, reason, detail });
+      quotaOut.push(l?.quota_exhausted || remaining === 0 ? out('quota_exhausted', `quota exhausted${after}`) : null);
+      breakerOut.push(
+        l?.breaker_open
+          ? out('breaker_open', `circuit breaker open for low-priority traffic (daily budget past its soft threshold)${after}`)
+          : null,
+      );
+      errorOut.push(
+        judged && rate > options.maxErrorRate
+          ? out('error_rate_over_limit', `error rate ${rate} over limit ${options.maxErrorRate} (${requests} requests)`)
+          : null,
+      );
+      const tokensLeft = l?.remaining_tokens;
+      const left = tokensLeft != null && Number.isFinite(tokensLeft) ? Math.max(0, tokensLeft) : null;
+      remainingTokens.push(left);
+      this.reserve[i] = left !== null && c.min_remaining_tokens !== undefined && left < c.min_remaining_tokens ? 1 : 0;
+      this.soft[i] = l?.quota_soft ? 1 : 0;
 
       const errorScore = judged ? Math.max(0, 1 - rate / options.maxErrorRate) : UNKNOWN_SCORE;
       const soft = options.quotaSoftRemaining;
       const quotaFactor = remaining === null || soft <= 0 ? 1 : Math.min(1, remaining / soft);
       this.stability[i] = errorScore * quotaFactor;
     });
-    this.liveExclusion = liveExclusion;
+    this.quotaOut = quotaOut;
+    this.breakerOut = breakerOut;
+    this.errorOut = errorOut;
     this.quotaRemaining = quotaRemaining;
+    this.remainingTokens = remainingTokens;
 
     this.reqCap = new Uint32Array(this.caps.words);
     this.reqComp = new Uint32Array(this.comps.words);
@@ -384,6 +425,8 @@ export function compileSnapshot(
     for (const field of ['input_per_1m', 'output_per_1m'] as const)
       if (!finiteNonNegative(c.price?.[field]))
         problems.push(`${where}.price.${field}: must be a finite number >= 0, got ${c.price?.[field]}`);
+    if (c.min_remaining_tokens !== undefined && !finiteNonNegative(c.min_remaining_tokens))
+      problems.push(`${where}.min_remaining_tokens: must be a finite number >= 0, got ${c.min_remaining_tokens}`);
   });
   const keys = ['performance', 'cost', 'features', 'stability', 'compliance'] as const;
   let sum = 0;
@@ -458,12 +501,17 @@ function tokens(value: number | undefined, fallback: number): number {
   return value !== undefined && Number.isFinite(value) && value >= 0 ? value : fallback;
 }
 
-/** Whether candidate a ranks before b: higher score, then cheaper, then smaller id. */
-function ranksBefore(s: RoutingSnapshot, a: number, b: number): boolean {
+/**
+ * Whether candidate a ranks before b: outside the reserve tier first; then, with `costFirst`, the
+ * cheaper then the higher score, else the higher score then the cheaper; then the smaller id.
+ */
+function ranksBefore(s: RoutingSnapshot, a: number, b: number, costFirst: boolean): boolean {
+  if (s.reserve[a] !== s.reserve[b]) return s.reserve[a]! < s.reserve[b]!;
   const d = s.total[a]! - s.total[b]!;
+  const dc = s.cost[a]! - s.cost[b]!;
+  if (costFirst && dc !== 0) return dc < 0;
   if (d > TIE_EPSILON) return true;
   if (d < -TIE_EPSILON) return false;
-  const dc = s.cost[a]! - s.cost[b]!;
   if (dc !== 0) return dc < 0;
   return s.candidates[a]!.id < s.candidates[b]!.id;
 }
@@ -484,6 +532,8 @@ function ranked(s: RoutingSnapshot, i: number): RankedCandidate {
     },
     estimated_cost_usd: s.cost[i]!,
     quota_remaining_ratio: s.quotaRemaining[i]!,
+    remaining_tokens: s.remainingTokens[i]!,
+    below_min_remaining: s.reserve[i] === 1,
   };
 }
 
@@ -512,6 +562,8 @@ export function decide(s: RoutingSnapshot, request: RoutingRequest): RoutingDeci
   let minP95 = Number.POSITIVE_INFINITY;
   let maxCaps = 0;
   let maxComps = 0;
+  let anySoft = false;
+  const low = request.priority === 'low';
   for (let i = 0; i < n; i++) {
     if (!compsKnown || !hasAll(s.compMasks, i * compWords, s.reqComp)) {
       const id = s.candidates[i]!.id;
@@ -531,13 +583,19 @@ export function decide(s: RoutingSnapshot, request: RoutingRequest): RoutingDeci
       });
       continue;
     }
-    const code = s.liveCode[i]!;
-    if (code !== LIVE_NONE) {
-      excluded.push(s.liveExclusion[i]!);
+    const timeBound = s.quotaOut[i] ?? (low ? s.breakerOut[i] : null);
+    if (timeBound) {
+      excluded.push(timeBound);
       const r = s.retryAfter[i]!;
-      if (code !== LIVE_ERROR_RATE && r < retryAfter) retryAfter = r; // NaN never compares below
+      if (r < retryAfter) retryAfter = r; // NaN never compares below
       continue;
     }
+    const failing = s.errorOut[i];
+    if (failing) {
+      excluded.push(failing);
+      continue;
+    }
+    if (s.soft[i] === 1) anySoft = true;
     s.order[m++] = i;
     const cost = inTokens * s.priceIn[i]! + outTokens * s.priceOut[i]!;
     s.cost[i] = cost;
@@ -571,10 +629,11 @@ export function decide(s: RoutingSnapshot, request: RoutingRequest): RoutingDeci
   }
 
   // Insertion sort: n is small (tens), and it needs no allocation or comparator closure.
+  const costFirst = anySoft && request.task_class === 'simple';
   for (let k = 1; k < m; k++) {
     const i = s.order[k]!;
     let j = k - 1;
-    while (j >= 0 && ranksBefore(s, i, s.order[j]!)) {
+    while (j >= 0 && ranksBefore(s, i, s.order[j]!, costFirst)) {
       s.order[j + 1] = s.order[j]!;
       j--;
     }

@@ -3,15 +3,18 @@
  * routing snapshot of the caller's tenant (api/routing-snapshot.ts): no ClickHouse query per call.
  * Authenticated like `/v1/usage`; the tenant is the key's, never the body's.
  *
- * Body (`RouteBody`, optional: no body means no hints): task_class, estimated_input_tokens, estimated_output_tokens,
- * required_capabilities, required_compliance, preferred_capabilities; all optional.
- * 200: `{ tenant, chosen, fallbacks, excluded, retry_after_s }` (domain/routing.ts RoutingDecision);
- * `chosen` is null when every candidate is excluded, with `retry_after_s` when a quota or breaker
- * is the reason. 400 bad body; 401 missing or unknown key.
+ * Body (`RouteBody`, optional: no body means no hints): user_id, task_id, task_class
+ * (simple | standard | complex), priority (low | normal | high), estimated_input_tokens,
+ * estimated_output_tokens, required_capabilities, required_compliance, preferred_capabilities; all optional.
+ * With `user_id`, the user's own and their teams' quotas apply too.
+ * 200: `{ tenant, user_id, chosen, fallbacks, excluded, retry_after_s, quotas }` (domain/routing.ts
+ * RoutingDecision; `quotas` lists the quotas that apply, with what is left: api/routing-snapshot.ts
+ * QuotaRemaining). `chosen` is null when every candidate is excluded, with `retry_after_s` (seconds)
+ * when a quota window or the breaker is the reason. 400 bad body; 401 missing or unknown key.
  */
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import { decide } from '../../domain/routing.ts';
+import { decide, PRIORITIES, TASK_CLASSES } from '../../domain/routing.ts';
 import { type ApiKey, keyMatcher, presentedKey } from '../../ingest/http/api-keys.ts';
 import type { RoutingSnapshots } from '../routing-snapshot.ts';
 
@@ -21,7 +24,15 @@ const Tokens = Type.Integer({ minimum: 0, maximum: 100_000_000 });
 /** `RoutingRequest` without `tenant`, which comes from the API key. */
 export const RouteBody = Type.Object(
   {
-    task_class: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    user_id: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'End user; their quotas and teams apply.' })),
+    task_id: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Logged only.' })),
+    task_class: Type.Optional(Type.Union(TASK_CLASSES.map((c) => Type.Literal(c)))),
+    priority: Type.Optional(
+      Type.Union(
+        PRIORITIES.map((p) => Type.Literal(p)),
+        { description: 'Default normal; low is stopped by an open breaker.' },
+      ),
+    ),
     estimated_input_tokens: Type.Optional(Tokens),
     estimated_output_tokens: Type.Optional(Tokens),
     required_capabilities: Type.Optional(Tags),
@@ -34,7 +45,7 @@ export type RouteBody = Static<typeof RouteBody>;
 
 export interface RouteRouteOptions {
   keys: ReadonlyArray<ApiKey>;
-  routing: Pick<RoutingSnapshots, 'current'>;
+  routing: Pick<RoutingSnapshots, 'current' | 'remaining'>;
 }
 
 export const routeRoute: FastifyPluginAsync<RouteRouteOptions> = async (app, opts) => {
@@ -48,6 +59,8 @@ export const routeRoute: FastifyPluginAsync<RouteRouteOptions> = async (app, opt
     const tenant = key === undefined ? undefined : tenantOfKey(key);
     if (tenant === undefined) return reply.code(401).send({ error: { code: 'unauthorized', message: 'missing or unknown API key' } });
     const body = (req.body ?? {}) as RouteBody;
-    return { tenant, ...decide(opts.routing.current(tenant), { ...body, tenant }) };
+    const user = body.user_id?.normalize('NFC');
+    const decision = decide(opts.routing.current(tenant, user), { ...body, tenant });
+    return { tenant, user_id: user ?? null, ...decision, quotas: opts.routing.remaining(tenant, user) };
   });
 };

@@ -74,8 +74,8 @@ describe('hard filters', () => {
       reason: 'breaker_open',
       c: candidate('x'),
       l: live({ breaker_open: true, retry_after_s: 30 }),
-      req: REQ,
-      detail: 'circuit breaker open; retry after 30 s',
+      req: { ...REQ, priority: 'low' as const },
+      detail: 'circuit breaker open for low-priority traffic (daily budget past its soft threshold); retry after 30 s',
     },
     {
       reason: 'compliance_mismatch',
@@ -168,7 +168,7 @@ describe('nothing allowed', () => {
         ['e', live({ error_rate: 0.9, retry_after_s: 1 })], // not time-bound: ignored
       ]),
     );
-    const d = decide(s, REQ);
+    const d = decide(s, { ...REQ, priority: 'low' });
     expect(d.chosen).toBeNull();
     expect(d.fallbacks).toEqual([]);
     expect(d.excluded.map((e) => e.reason)).toEqual([
@@ -255,7 +255,7 @@ describe('weighted score', () => {
     const s = compileSnapshot(
       [candidate('fastest'), candidate('mid'), candidate('slow')],
       new Map([
-        ['fastest', live({ p95_latency_ms: 100, breaker_open: true })],
+        ['fastest', live({ p95_latency_ms: 100, quota_exhausted: true })],
         ['mid', live({ p95_latency_ms: 400 })],
         ['slow', live({ p95_latency_ms: 800 })],
       ]),
@@ -342,6 +342,148 @@ describe('weighted score', () => {
     }
     const scores = [d.chosen!, ...d.fallbacks].map((r) => r.score);
     expect(scores).toEqual([...scores].sort((a, b) => b - a));
+  });
+});
+
+describe('priority and the breaker', () => {
+  // SPEC section 4: the soft threshold of a daily budget opens the breaker for low-priority traffic only.
+  const s = compileSnapshot(
+    [candidate('primary', { price: { input_per_1m: 1, output_per_1m: 1 } }), candidate('secondary')],
+    new Map([
+      ['primary', live({ breaker_open: true, retry_after_s: 900 })],
+      ['secondary', live({ breaker_open: true, error_rate: 0.5, retry_after_s: 900 })],
+    ]),
+  );
+
+  it.each(['normal', 'high', undefined] as const)('lets %s priority through an open breaker', (priority) => {
+    const d = decide(s, { ...REQ, ...(priority ? { priority } : {}) });
+    expect(d.chosen?.id).toBe('primary');
+    expect(d.excluded).toEqual([
+      { id: 'secondary', reason: 'error_rate_over_limit', detail: 'error rate 0.5 over limit 0.2 (1000 requests)' },
+    ]);
+    expect(d.retry_after_s).toBeNull();
+  });
+
+  it('stops low priority, reports the breaker before the error rate, and retries at the window end', () => {
+    const d = decide(s, { ...REQ, priority: 'low' });
+    expect(d.chosen).toBeNull();
+    expect(d.excluded.map((e) => [e.id, e.reason])).toEqual([
+      ['primary', 'breaker_open'],
+      ['secondary', 'breaker_open'],
+    ]);
+    expect(d.retry_after_s).toBe(900);
+  });
+});
+
+describe("the brief's TOKEN_THRESHOLD switch (min_remaining_tokens)", () => {
+  // primary: fast and cheap, so it wins on score; secondary: slower and dearer.
+  const primary = candidate('primary', { min_remaining_tokens: 8000 });
+  const secondary = candidate('secondary', { price: { input_per_1m: 2, output_per_1m: 4 } });
+  const at = (remaining: number, secondaryLive: Partial<CandidateLive> = {}) =>
+    compileSnapshot(
+      [primary, secondary],
+      new Map([
+        ['primary', live({ p95_latency_ms: 300, remaining_tokens: remaining, quota_remaining_ratio: remaining / 100_000 })],
+        ['secondary', live({ p95_latency_ms: 600, ...secondaryLive })],
+      ]),
+    );
+
+  it('keeps the primary while its remaining tokens are at or above the threshold', () => {
+    const d = decide(at(8000), REQ);
+    expect(d.chosen?.id).toBe('primary');
+    expect(d.chosen?.below_min_remaining).toBe(false);
+    expect(d.chosen?.remaining_tokens).toBe(8000);
+  });
+
+  it('flips to the secondary when the primary drops below it, keeping the primary as the last fallback', () => {
+    const d = decide(at(7999), REQ);
+    expect(d.chosen?.id).toBe('secondary');
+    expect(d.fallbacks.map((f) => [f.id, f.below_min_remaining])).toEqual([['primary', true]]);
+    // Demoted despite the better score: performance 1 vs 0.5 and cost 1 vs 0.5.
+    expect(d.fallbacks[0]!.score).toBeGreaterThan(d.chosen!.score);
+  });
+
+  it('still uses the primary below the threshold when the secondary cannot serve', () => {
+    const d = decide(at(10, { quota_exhausted: true, retry_after_s: 60 }), REQ);
+    expect(d.chosen?.id).toBe('primary');
+    expect(d.chosen?.below_min_remaining).toBe(true);
+    expect(d.excluded.map((e) => e.id)).toEqual(['secondary']);
+  });
+});
+
+describe('simple tasks past a soft threshold', () => {
+  // best: p95 200 ms, $10 + $10 per 1M; cheap: p95 2000 ms, $1 + $1 per 1M. Request 1000 + 1000 tokens.
+  // Default weights: best = 0.3 x 1 + 0.25 x 0.1 + 0.2 + 0.15 x 1 + 0.1 = 0.775;
+  // cheap = 0.3 x 0.1 + 0.25 x 1 + 0.2 + 0.15 + 0.1 = 0.73.
+  const best = candidate('best', { price: { input_per_1m: 10, output_per_1m: 10 } });
+  const cheap = candidate('cheap', { price: { input_per_1m: 1, output_per_1m: 1 } });
+  const snap = (soft: boolean) =>
+    compileSnapshot(
+      [best, cheap],
+      new Map([
+        ['best', live({ p95_latency_ms: 200, quota_soft: soft })],
+        ['cheap', live({ p95_latency_ms: 2000 })],
+      ]),
+    );
+
+  it('ranks by score while every quota is below its soft threshold', () => {
+    const d = decide(snap(false), { ...REQ, task_class: 'simple' });
+    expect(d.chosen?.id).toBe('best');
+    expect(d.chosen?.score).toBeCloseTo(0.775, 12);
+    expect(d.fallbacks[0]?.score).toBeCloseTo(0.73, 12);
+  });
+
+  it('sends a simple task to the cheaper candidate first once a quota is soft', () => {
+    const d = decide(snap(true), { ...REQ, task_class: 'simple' });
+    expect(d.chosen?.id).toBe('cheap');
+    expect(d.chosen?.estimated_cost_usd).toBeCloseTo(0.002, 15);
+    expect(d.fallbacks.map((f) => f.id)).toEqual(['best']);
+  });
+
+  it.each(['standard', 'complex', undefined] as const)('keeps ranking by score for task class %s', (task_class) => {
+    expect(decide(snap(true), { ...REQ, ...(task_class ? { task_class } : {}) }).chosen?.id).toBe('best');
+  });
+});
+
+describe('each candidate appears once', () => {
+  it('in chosen, fallbacks or excluded, never twice, over random live states and requests', () => {
+    let seed = 42;
+    const rand = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed / 2_147_483_648;
+    };
+    const caps = ['tools', 'vision', 'json'];
+    const ids = Array.from({ length: 12 }, (_, i) => `c${i}`);
+    for (let round = 0; round < 300; round++) {
+      const cands = ids.map((id) =>
+        candidate(id, {
+          capabilities: caps.filter(() => rand() < 0.6),
+          price: { input_per_1m: Math.round(rand() * 10), output_per_1m: Math.round(rand() * 10) },
+          min_remaining_tokens: rand() < 0.3 ? 5000 : undefined,
+        }),
+      );
+      const lives = new Map(
+        ids.map((id) => [
+          id,
+          live({
+            p95_latency_ms: rand() < 0.2 ? null : 100 + rand() * 2000,
+            error_rate: rand() * 0.3,
+            quota_exhausted: rand() < 0.15,
+            breaker_open: rand() < 0.15,
+            quota_soft: rand() < 0.3,
+            remaining_tokens: rand() < 0.5 ? Math.round(rand() * 10_000) : null,
+          }),
+        ]),
+      );
+      const d = decide(compileSnapshot(cands, lives), {
+        ...REQ,
+        priority: rand() < 0.5 ? 'low' : 'normal',
+        task_class: rand() < 0.5 ? 'simple' : 'standard',
+        required_capabilities: rand() < 0.3 ? ['vision'] : [],
+      });
+      const seen = [...(d.chosen ? [d.chosen.id] : []), ...d.fallbacks.map((f) => f.id), ...d.excluded.map((e) => e.id)];
+      expect(seen.slice().sort()).toEqual(ids.slice().sort());
+    }
   });
 });
 
