@@ -1,0 +1,181 @@
+/**
+ * Routing API benchmark (issue 4): `POST /v1/route` over HTTP, served by the real fastify app
+ * (api/app.ts: API-key check, TypeBox body validation, decide(), JSON serialisation) in a child
+ * process, so the server has one JS thread on one core while autocannon loads it from this one.
+ *
+ * Setup: 1,000 tenants, each with its own API key and its own compiled snapshot of 20 candidates
+ * (varied latency, error rate, quota state), as api/routing-snapshot.ts builds them. Requests
+ * rotate over the tenants, with a token estimate and, one in three, required tags.
+ * The ClickHouse client given to the app throws if touched: a lookup never queries the store.
+ *
+ * Prints, for `GET /bench/static` (a fixed JSON answer through the same app: the HTTP floor) and
+ * for `POST /v1/route`: requests/s (autocannon mean), client latency p50/p99 (ms), and server-side
+ * latency p50/p99 (µs, from onRequest to onResponse, node:perf_hooks histogram).
+ *
+ *   npm run bench:route [-- seconds=10 connections=64]
+ *
+ * Not a test: figures depend on the machine. Target (issue 4): >= 20,000 lookups/s, p99 <= 2 ms.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { buildApp } from '../api/app.ts';
+import { type CandidateLive, compileSnapshot, type RoutingCandidate, type RoutingSnapshot } from '../domain/routing.ts';
+import type { ClickHouseClient } from '../storage/clickhouse.ts';
+
+const TENANTS = 1_000;
+const CANDIDATES = 20;
+const args = Object.fromEntries(process.argv.slice(2).map((a) => a.split('=') as [string, string]));
+const seconds = Number(args.seconds ?? 10);
+const connections = Number(args.connections ?? 64);
+const keyOf = (t: number) => `bench-key-${String(t).padStart(4, '0')}-0123456789abcdef`;
+
+function candidates(): RoutingCandidate[] {
+  const caps = ['tools', 'vision', 'json_mode', 'long_context', 'audio', 'reasoning'];
+  const comps = ['gdpr', 'soc2', 'eu_residency', 'no_training'];
+  return Array.from({ length: CANDIDATES }, (_, i) => ({
+    id: `cand-${String(i).padStart(2, '0')}`,
+    provider: ['openai', 'anthropic', 'google', 'mistral'][i % 4]!,
+    model: `model-${i}`,
+    capabilities: caps.filter((_, k) => (i + k) % 3 !== 0),
+    compliance: comps.filter((_, k) => (i * 7 + k) % 4 !== 0),
+    price: { input_per_1m: 0.15 + (i % 7) * 0.9, output_per_1m: 0.6 + (i % 5) * 3.1 },
+    ...(i % 5 === 0 ? { min_remaining_tokens: 8_000 } : {}),
+  }));
+}
+
+/** One tenant's live state: deterministic variety of latency, errors and quota use. */
+function liveFor(tenant: number, cands: RoutingCandidate[]): Map<string, CandidateLive> {
+  return new Map(
+    cands.map((c, i) => {
+      const x = (tenant * 31 + i * 17) % 100;
+      return [
+        c.id,
+        {
+          p95_latency_ms: i === 19 ? null : 300 + ((i * 137 + tenant) % 2500),
+          error_rate: (x % 6) * 0.03,
+          requests: 50 + i * 100,
+          quota_remaining_ratio: x % 3 === 0 ? null : x / 100,
+          quota_exhausted: x === 4,
+          breaker_open: x === 11,
+          retry_after_s: x === 4 || x === 11 ? 300 : null,
+          remaining_tokens: x % 2 === 0 ? x * 200 : null,
+          quota_soft: x > 80,
+        },
+      ];
+    }),
+  );
+}
+
+/** Child: build the app and listen on an ephemeral port; report the port and answer stats requests. */
+async function serve(): Promise<void> {
+  const cands = candidates();
+  const snapshots = new Map<string, RoutingSnapshot>();
+  const keys = [];
+  for (let t = 0; t < TENANTS; t++) {
+    const tenant = `tenant-${t}`;
+    snapshots.set(tenant, compileSnapshot(cands, liveFor(t, cands)));
+    keys.push({ key: keyOf(t), tenant });
+  }
+  const untouchable = new Proxy({} as ClickHouseClient, {
+    get: (_t, prop) => {
+      throw new Error(`the routing path must not touch ClickHouse (called .${String(prop)})`);
+    },
+  });
+  const app = buildApp({
+    logger: false,
+    bodyLimitBytes: 1_048_576,
+    readiness: {},
+    api: {
+      clickhouse: untouchable,
+      keys,
+      routing: { current: (tenant) => snapshots.get(tenant)!, remaining: () => [] },
+    },
+  });
+  const hist: Record<string, RecordableHistogram> = { route: createHistogram(), static: createHistogram() };
+  const started = new WeakMap<object, bigint>();
+  app.addHook('onRequest', async (req) => {
+    started.set(req, process.hrtime.bigint());
+  });
+  app.addHook('onResponse', async (req) => {
+    const t0 = started.get(req);
+    const h = req.url === '/v1/route' ? hist.route : req.url === '/bench/static' ? hist.static : undefined;
+    if (t0 !== undefined && h) h.record(Math.max(1, Number(process.hrtime.bigint() - t0)));
+  });
+  const STATIC = { chosen: { id: 'cand-00', provider: 'openai', model: 'model-0' }, fallbacks: [], excluded: [], retry_after_s: null };
+  app.get('/bench/static', async () => STATIC);
+  app.get('/bench/stats', async () => {
+    const out = Object.fromEntries(
+      Object.entries(hist).map(([k, h]) => [
+        k,
+        { count: h.count, p50_us: h.percentile(50) / 1000, p99_us: h.percentile(99) / 1000, max_us: h.max / 1000 },
+      ]),
+    );
+    for (const h of Object.values(hist)) h.reset();
+    return out;
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  process.send?.({ port: typeof address === 'object' && address ? address.port : 0 });
+}
+
+async function load(url: string, opts: Partial<autocannon.Options>): Promise<autocannon.Result> {
+  return autocannon({ url, connections, duration: seconds, pipelining: 1, ...opts });
+}
+
+async function main(): Promise<void> {
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m) => resolve((m as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const stats = async () => (await fetch(`${base}/bench/stats`)).json() as Promise<Record<string, { p50_us: number; p99_us: number }>>;
+  let n = 0;
+  const routeRequest = (): autocannon.Request => {
+    const t = n++ % TENANTS;
+    const body: Record<string, unknown> = { estimated_input_tokens: 1_000 + (t % 7) * 500, estimated_output_tokens: 400 };
+    if (t % 3 === 0) body.required_capabilities = ['tools'];
+    if (t % 6 === 0) body.required_compliance = ['gdpr'];
+    if (t % 4 === 0) body.task_class = 'simple';
+    return {
+      method: 'POST',
+      path: '/v1/route',
+      headers: { 'content-type': 'application/json', 'x-api-key': keyOf(t) },
+      body: JSON.stringify(body),
+    };
+  };
+  const routeOpts = { requests: [{ setupRequest: () => routeRequest() }] } as unknown as Partial<autocannon.Options>;
+
+  console.log(`warm-up 3 s ...`);
+  await autocannon({ url: base, connections, duration: 3, ...routeOpts });
+  await stats();
+
+  const rows: string[][] = [];
+  for (const [name, opts] of [
+    ['GET /bench/static', { url: `${base}/bench/static` }],
+    ['POST /v1/route', { url: base, ...routeOpts }],
+  ] as const) {
+    const r = await load(opts.url, opts);
+    const s = (await stats())[name.startsWith('GET') ? 'static' : 'route']!;
+    if (r.non2xx > 0 || r.errors > 0) throw new Error(`${name}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
+    rows.push([
+      name,
+      Math.round(r.requests.average).toLocaleString('en-US'),
+      String(r.latency.p50),
+      String(r.latency.p99),
+      s.p50_us.toFixed(1),
+      s.p99_us.toFixed(1),
+    ]);
+  }
+  child.kill('SIGTERM');
+  console.log(
+    `\n${TENANTS} tenants, ${CANDIDATES} candidates, ${connections} connections, ${seconds} s per run, server on one Node thread`,
+  );
+  const head = ['endpoint', 'req/s', 'client p50 ms', 'client p99 ms', 'server p50 µs', 'server p99 µs'];
+  console.table(rows.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]]))));
+}
+
+if (process.argv.includes('--serve')) await serve();
+else await main();
