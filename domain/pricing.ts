@@ -6,6 +6,15 @@
  * arithmetic (decimal.js), so a cost is exact to 1e-12 USD and sums never drift.
  * An event is priced at the price in force at its event time; an unknown model is
  * reported as unpriced (null), never as $0.
+ *
+ * Long-context tier: an entry may carry `long_context`. A call whose input_tokens is strictly
+ * greater than its `above_input_tokens` is priced WHOLE (input, cached, output, reasoning) at the
+ * tier's prices, as Google bills Gemini "prompts longer than 128k tokens" and Anthropic bills
+ * Claude Sonnet 4 calls "over 200K input tokens" (their pricing pages). A call exactly at the
+ * boundary pays the base price.
+ *
+ * Unit: prices are written in USD per 1M tokens (`unit: per_1m`, the default), or per 1K tokens
+ * (`unit: per_1k`), which are multiplied by 1,000 (exactly) at load and then checked like per-1M ones.
  */
 import { Decimal as DecimalJs } from 'decimal.js';
 
@@ -13,28 +22,68 @@ import { Decimal as DecimalJs } from 'decimal.js';
 const Decimal = DecimalJs.clone({ precision: 40 });
 type Decimal = InstanceType<typeof Decimal>;
 
-/** One row of the price table as written in config. Prices are USD per 1M tokens. */
+/** A price, as written in config: a number or a plain decimal string ("0.15"). */
+export type PriceValue = number | string;
+
+/**
+ * The long-context tier of a price entry: prices (in the entry's `unit`) for calls whose
+ * input_tokens is strictly greater than `above_input_tokens`.
+ */
+export interface LongContextPrice {
+  /** Tier boundary in input tokens, a positive whole number. input_tokens == boundary pays the base price. */
+  above_input_tokens: number;
+  input_per_1m: PriceValue;
+  /** Defaults to the tier's input price (not the base cached price). */
+  cached_input_per_1m?: PriceValue;
+  output_per_1m: PriceValue;
+  /** Defaults to the tier's output price. */
+  reasoning_per_1m?: PriceValue;
+}
+
+/**
+ * One row of the price table as written in config. Prices are USD per 1M tokens, or per 1K
+ * tokens when `unit` is `per_1k` (the field names stay `*_per_1m`).
+ */
 export interface PriceEntry {
   provider: string;
   model: string;
   /** First instant this price applies, RFC 3339 date or date-time (UTC if no zone). */
   effective_from: string;
-  input_per_1m: number | string;
+  /** `per_1m` (default): USD per 1M tokens; `per_1k`: USD per 1K tokens. Anything else is rejected. */
+  unit?: string;
+  input_per_1m: PriceValue;
   /** Defaults to the input price (no cache discount). */
-  cached_input_per_1m?: number | string;
-  output_per_1m: number | string;
+  cached_input_per_1m?: PriceValue;
+  output_per_1m: PriceValue;
   /** Defaults to the output price (reasoning tokens are billed as output). */
-  reasoning_per_1m?: number | string;
+  reasoning_per_1m?: PriceValue;
+  /** Prices for calls with more input tokens than the tier boundary (whole call at these prices). */
+  long_context?: LongContextPrice;
 }
 
-interface ResolvedPrice {
-  fromMs: number;
+/** Base list prices of an entry, USD per 1M tokens as exact decimal strings (see `PriceTable.listPrice`). */
+export interface ListPrice {
+  input_per_1m: string;
+  cached_input_per_1m: string;
+  output_per_1m: string;
+  reasoning_per_1m: string;
+}
+
+/** One set of rates (base or long-context tier), USD per 1M tokens. */
+interface Rates {
   input: Decimal;
   cached: Decimal;
   output: Decimal;
   reasoning: Decimal;
   /** The same prices in micro-USD per 1M tokens: exact integers, since prices have <= 6 decimals. */
   micro: { input: number; cached: number; output: number; reasoning: number };
+}
+
+interface ResolvedPrice {
+  fromMs: number;
+  base: Rates;
+  /** Rates for calls with input_tokens > `aboveInputTokens`. */
+  longContext?: { aboveInputTokens: number; rates: Rates };
 }
 
 /** `<alias>-YYYY-MM-DD` or `<alias>-YYYYMMDD`: a provider's dated model snapshot. */
@@ -54,10 +103,26 @@ function picoToUsd(pico: number): string {
 
 /** Prices may carry at most 6 decimals (USD per 1M tokens) so every cost is exact in Decimal(38, 12). */
 export const MAX_PRICE_DECIMALS = 6;
-/** A price above this (USD per 1M tokens) is taken as a unit error (per-token or per-1K price). */
+/** A price above this (USD per 1M tokens) is taken as a unit error (per-1K price, cents, per 1B tokens). */
 export const MAX_PRICE_PER_1M = 1_000;
 
 const ONE_MILLION = new Decimal(1_000_000);
+
+/** How a written price becomes USD per 1M tokens, by the entry's `unit`. */
+interface PriceUnit {
+  /** Multiplier to USD per 1M tokens: 10^shift. */
+  factor: Decimal;
+  /** Decimal places the conversion moves: a written price may have MAX_PRICE_DECIMALS + shift. */
+  shift: number;
+  /** "1M" or "1K", for messages. */
+  per: string;
+}
+const PER_1M: PriceUnit = { factor: new Decimal(1), shift: 0, per: '1M' };
+// A Map, not an object literal: a unit such as "toString" must not find an inherited property.
+const UNITS = new Map<string, PriceUnit>([
+  ['per_1m', PER_1M],
+  ['per_1k', { factor: new Decimal(1_000), shift: 3, per: '1K' }],
+]);
 
 export class PriceTableError extends Error {
   constructor(readonly problems: string[]) {
@@ -96,9 +161,81 @@ function parseEffectiveFrom(text: string): number {
 }
 
 /**
+ * One written price (in `unit`) as USD per 1M tokens, or undefined when absent. A bad price is
+ * reported as `<field>: reason` in `problems` (the value returned then does not matter).
+ */
+function readPrice(field: string, v: PriceValue | undefined, unit: PriceUnit, problems: string[]): Decimal | undefined {
+  if (v === undefined) return undefined;
+  let written: Decimal;
+  try {
+    written = new Decimal(String(v));
+  } catch {
+    problems.push(`${field}: not a number: ${v}`);
+    return new Decimal(0);
+  }
+  if (!written.isFinite() || written.isNeg()) {
+    problems.push(`${field}: must be a finite number >= 0, got ${v}`);
+    return written;
+  }
+  // Decimals are counted on the written value: the product below is rounded to 40 digits, which
+  // is exact for any price that passes (<= 9 decimals, <= 1000) but could hide an excess decimal.
+  const tooPrecise = written.decimalPlaces() > MAX_PRICE_DECIMALS + unit.shift;
+  const d = written.mul(unit.factor);
+  if (unit === PER_1M) {
+    if (tooPrecise) problems.push(`${field}: more than ${MAX_PRICE_DECIMALS} decimals (${v})`);
+    else if (d.gt(MAX_PRICE_PER_1M))
+      problems.push(
+        `${field}: ${v} USD per 1M tokens is absurd (over ${MAX_PRICE_PER_1M}): a unit error? ` +
+          'Prices are USD per 1M tokens, or per 1K tokens with unit: per_1k',
+      );
+  } else if (tooPrecise) {
+    problems.push(
+      `${field}: more than ${MAX_PRICE_DECIMALS} decimals once converted to USD per 1M (${v} per ${unit.per} = ${d.toFixed()} per 1M)`,
+    );
+  } else if (d.gt(MAX_PRICE_PER_1M)) {
+    problems.push(
+      `${field}: ${v} USD per ${unit.per} tokens = ${d.toFixed()} USD per 1M tokens is absurd (over ${MAX_PRICE_PER_1M} per 1M): ` +
+        `a unit error? unit: per_1k takes USD per 1K tokens; drop it for per-1M prices`,
+    );
+  }
+  return d;
+}
+
+/**
+ * The four rates of a base entry or of its tier, USD per 1M tokens. `prefix` is the field path
+ * (`prices[3] (google/gemini-1.5-pro).` or `....long_context.`). Missing cached and reasoning
+ * prices default to this same set's input and output prices.
+ */
+function readRates(
+  prefix: string,
+  p: Pick<LongContextPrice, 'input_per_1m' | 'cached_input_per_1m' | 'output_per_1m' | 'reasoning_per_1m'>,
+  unit: PriceUnit,
+  problems: string[],
+): Rates {
+  const required = (field: string, v: PriceValue | undefined): Decimal => {
+    const d = readPrice(prefix + field, v, unit, problems);
+    if (d === undefined) problems.push(`${prefix}${field}: missing`);
+    return d ?? new Decimal(0);
+  };
+  const input = required('input_per_1m', p.input_per_1m);
+  const output = required('output_per_1m', p.output_per_1m);
+  const cached = readPrice(`${prefix}cached_input_per_1m`, p.cached_input_per_1m, unit, problems) ?? input;
+  const reasoning = readPrice(`${prefix}reasoning_per_1m`, p.reasoning_per_1m, unit, problems) ?? output;
+  const micro = (d: Decimal) => d.mul(1_000_000).floor().toNumber();
+  return {
+    input,
+    cached,
+    output,
+    reasoning,
+    micro: { input: micro(input), cached: micro(cached), output: micro(output), reasoning: micro(reasoning) },
+  };
+}
+
+/**
  * An immutable price table, looked up by (provider, model, event time).
- * @throws PriceTableError listing every bad entry (negative, too precise, absurd, bad date,
- *   two entries for the same model and date).
+ * @throws PriceTableError listing every bad entry (negative, too precise, absurd, bad date, bad
+ *   unit, bad long-context boundary, two entries for the same model and date), each as
+ *   `prices[i] (provider/model).field: reason`.
  */
 export class PriceTable {
   private readonly byModel = new Map<string, ResolvedPrice[]>();
@@ -109,34 +246,19 @@ export class PriceTable {
       const where = `prices[${i}] (${e.provider}/${e.model})`;
       const fromMs = parseEffectiveFrom(e.effective_from);
       if (Number.isNaN(fromMs)) problems.push(`${where}.effective_from: not an RFC 3339 date or date-time: ${e.effective_from}`);
-      const dec = (field: string, v: number | string | undefined, fallback?: Decimal): Decimal => {
-        if (v === undefined) return fallback ?? new Decimal(0);
-        let d: Decimal;
-        try {
-          d = new Decimal(String(v));
-        } catch {
-          problems.push(`${where}.${field}: not a number: ${v}`);
-          return new Decimal(0);
-        }
-        if (!d.isFinite() || d.isNeg()) problems.push(`${where}.${field}: must be a finite number >= 0, got ${v}`);
-        else if (d.decimalPlaces() > MAX_PRICE_DECIMALS)
-          problems.push(`${where}.${field}: more than ${MAX_PRICE_DECIMALS} decimals (${v})`);
-        else if (d.gt(MAX_PRICE_PER_1M)) problems.push(`${where}.${field}: ${v} USD per 1M tokens is absurd (per-token price given?)`);
-        return d;
-      };
-      const input = dec('input_per_1m', e.input_per_1m);
-      const output = dec('output_per_1m', e.output_per_1m);
-      const cached = dec('cached_input_per_1m', e.cached_input_per_1m, input);
-      const reasoning = dec('reasoning_per_1m', e.reasoning_per_1m, output);
-      const micro = (d: Decimal) => d.mul(1_000_000).floor().toNumber();
-      const price: ResolvedPrice = {
-        fromMs,
-        input,
-        output,
-        cached,
-        reasoning,
-        micro: { input: micro(input), cached: micro(cached), output: micro(output), reasoning: micro(reasoning) },
-      };
+      let unit = UNITS.get(e.unit ?? 'per_1m');
+      if (!unit) {
+        problems.push(`${where}.unit: must be per_1m (USD per 1M tokens) or per_1k (USD per 1K tokens), got ${JSON.stringify(e.unit)}`);
+        unit = PER_1M; // still check the prices for what does not depend on the unit
+      }
+      const price: ResolvedPrice = { fromMs, base: readRates(`${where}.`, e, unit, problems) };
+      const tier = e.long_context;
+      if (tier !== undefined) {
+        const above = tier.above_input_tokens;
+        if (!Number.isSafeInteger(above) || above <= 0)
+          problems.push(`${where}.long_context.above_input_tokens: must be a whole number of tokens > 0, got ${above}`);
+        price.longContext = { aboveInputTokens: above, rates: readRates(`${where}.long_context.`, tier, unit, problems) };
+      }
       const key = PriceTable.key(e.provider, e.model);
       const list = this.byModel.get(key) ?? [];
       if (list.some((p) => p.fromMs === fromMs)) problems.push(`${where}: two prices with effective_from ${e.effective_from}`);
@@ -151,11 +273,10 @@ export class PriceTable {
     return `${provider.toLowerCase()}\u0000${model}`;
   }
 
-  /** The price in force for (provider, model) at `timestampMs`, or undefined. */
   /**
-   * The price in force for (provider, model) at `timestampMs`. A dated snapshot name that is not
-   * in the table (`gpt-4o-2024-08-06`, as providers report the served model) falls back to its
-   * undated alias (`gpt-4o`); an entry for the dated name always wins.
+   * The price in force for (provider, model) at `timestampMs`, or undefined. A dated snapshot
+   * name that is not in the table (`gpt-4o-2024-08-06`, as providers report the served model)
+   * falls back to its undated alias (`gpt-4o`); an entry for the dated name always wins.
    */
   private lookup(provider: string, model: string, timestampMs: number): ResolvedPrice | undefined {
     const exact = this.byModel.get(PriceTable.key(provider, model));
@@ -170,26 +291,44 @@ export class PriceTable {
   }
 
   /**
-   * Cost of one call in USD as an exact decimal string, or null when unpriced.
+   * The base list price (below any long-context tier) in force for (provider, model) at `atMs`
+   * (epoch ms, UTC), in USD per 1M tokens as exact decimal strings whatever unit the entry was
+   * written in, or undefined when unpriced then. Snapshot names fall back to their alias as in `cost`.
+   */
+  listPrice(provider: string, model: string, atMs: number): ListPrice | undefined {
+    const p = this.lookup(provider, model, atMs);
+    if (!p) return undefined;
+    return {
+      input_per_1m: p.base.input.toFixed(),
+      cached_input_per_1m: p.base.cached.toFixed(),
+      output_per_1m: p.base.output.toFixed(),
+      reasoning_per_1m: p.base.reasoning.toFixed(),
+    };
+  }
+
+  /**
+   * Cost of one call in USD as an exact decimal string, or null when unpriced. A call with more
+   * input tokens than the entry's long-context boundary is priced whole at the tier's rates.
    * Token counts must already satisfy the subset rules (cached <= input, reasoning <= output).
    */
   cost(u: PriceableUsage): string | null {
     const p = this.lookup(u.provider, u.model, u.timestamp_ms);
     if (!p) return null;
+    const r = p.longContext && u.input_tokens > p.longContext.aboveInputTokens ? p.longContext.rates : p.base;
     // Fast path, exact: tokens x micro-USD-per-1M = pico-USD, all integers. Taken only while
     // every intermediate stays below 2^53; otherwise fall through to decimal arithmetic.
-    const m = p.micro;
+    const m = r.micro;
     const pico =
       (u.input_tokens - u.cached_input_tokens) * m.input +
       u.cached_input_tokens * m.cached +
       (u.output_tokens - u.reasoning_tokens) * m.output +
       u.reasoning_tokens * m.reasoning;
     if (Number.isSafeInteger(pico)) return picoToUsd(pico);
-    return p.input
+    return r.input
       .mul(u.input_tokens - u.cached_input_tokens)
-      .add(p.cached.mul(u.cached_input_tokens))
-      .add(p.output.mul(u.output_tokens - u.reasoning_tokens))
-      .add(p.reasoning.mul(u.reasoning_tokens))
+      .add(r.cached.mul(u.cached_input_tokens))
+      .add(r.output.mul(u.output_tokens - u.reasoning_tokens))
+      .add(r.reasoning.mul(u.reasoning_tokens))
       .div(ONE_MILLION)
       .toFixed();
   }

@@ -290,7 +290,8 @@ describe('PriceTable: table validation', () => {
     expect(problems).toEqual([
       'prices[0] (openai/gpt-4o).input_per_1m: must be a finite number >= 0, got -1',
       'prices[0] (openai/gpt-4o).output_per_1m: more than 6 decimals (0.1234567)',
-      'prices[0] (openai/gpt-4o).cached_input_per_1m: 1001 USD per 1M tokens is absurd (per-token price given?)',
+      'prices[0] (openai/gpt-4o).cached_input_per_1m: 1001 USD per 1M tokens is absurd (over 1000): a unit error? ' +
+        'Prices are USD per 1M tokens, or per 1K tokens with unit: per_1k',
       'prices[0] (openai/gpt-4o).reasoning_per_1m: not a number: abc',
       'prices[1] (openai/other).effective_from: not an RFC 3339 date or date-time: 2024-02-30',
       'prices[2] (openai/gpt-4o): two prices with effective_from 2024-01-01',
@@ -310,15 +311,18 @@ describe('integer fast path agrees with decimal arithmetic', () => {
       .div(1_000_000)
       .toFixed();
 
-  it('on 2,000 pseudo-random calls and prices, including ones past 2^53 pico-USD', () => {
+  it('on 2,000 pseudo-random calls and prices, including ones past 2^53 pico-USD and long-context tiers', () => {
     let seed = 42;
     const rnd = (n: number) => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed % n;
     };
     const price = () => `${rnd(1000)}.${String(rnd(1_000_000)).padStart(6, '0')}`;
+    let tierCalls = 0;
     for (let k = 0; k < 2_000; k++) {
       const p = { i: price(), c: price(), o: price(), r: price() };
+      const lc = { i: price(), c: price(), o: price(), r: price() };
+      const above = 1 + rnd(200_000);
       const big = k % 10 === 0; // every 10th call near the 10M-token cap: exceeds 2^53 pico-USD
       const inTok = big ? 10_000_000 - rnd(10) : rnd(200_000);
       const outTok = big ? 10_000_000 - rnd(10) : rnd(50_000);
@@ -332,6 +336,13 @@ describe('integer fast path agrees with decimal arithmetic', () => {
           cached_input_per_1m: p.c,
           output_per_1m: p.o,
           reasoning_per_1m: p.r,
+          long_context: {
+            above_input_tokens: above,
+            input_per_1m: lc.i,
+            cached_input_per_1m: lc.c,
+            output_per_1m: lc.o,
+            reasoning_per_1m: lc.r,
+          },
         },
       ]);
       const got = table.cost({
@@ -343,8 +354,12 @@ describe('integer fast path agrees with decimal arithmetic', () => {
         output_tokens: t.out,
         reasoning_tokens: t.re,
       });
-      expect(got, JSON.stringify({ p, t })).toBe(reference(p, t));
+      if (t.in > above) tierCalls++;
+      expect(got, JSON.stringify({ p, lc, above, t })).toBe(reference(t.in > above ? lc : p, t));
     }
+    // Both sides of the boundary were exercised: 200 big calls are all above it, and about half of the rest.
+    expect(tierCalls).toBeGreaterThan(500);
+    expect(tierCalls).toBeLessThan(1_500);
   });
 });
 
@@ -371,5 +386,244 @@ describe('dated model snapshots', () => {
   });
   it('a name that only looks dated elsewhere is not stripped', () => {
     expect(table.cost(usage('gpt-4o-mini'))).toBeNull();
+  });
+});
+
+describe('long-context tier', () => {
+  // Base: in 1, cached 0.5, out 2, reasoning 4. Tier above 1,000 input tokens: in 3, cached 1.5, out 6, reasoning 8.
+  const table = new PriceTable([
+    entry({
+      input_per_1m: 1,
+      cached_input_per_1m: 0.5,
+      output_per_1m: 2,
+      reasoning_per_1m: 4,
+      long_context: { above_input_tokens: 1_000, input_per_1m: 3, cached_input_per_1m: 1.5, output_per_1m: 6, reasoning_per_1m: 8 },
+    }),
+  ]);
+  const call = (input_tokens: number) => usage({ input_tokens, cached_input_tokens: 400, output_tokens: 100, reasoning_tokens: 30 });
+
+  it('input_tokens == boundary pays the base price', () => {
+    // (1,000 - 400) x 1 + 400 x 0.5 + (100 - 30) x 2 + 30 x 4 = 600 + 200 + 140 + 120 = 1,060 -> 0.00106
+    expect(table.cost(call(1_000))).toBe('0.00106');
+  });
+
+  it('boundary + 1 prices the whole call (input, cached, output, reasoning) at the tier', () => {
+    // (1,001 - 400) x 3 + 400 x 1.5 + (100 - 30) x 6 + 30 x 8 = 1,803 + 600 + 420 + 240 = 3,063 -> 0.003063
+    expect(table.cost(call(1_001))).toBe('0.003063');
+  });
+
+  it('output tokens alone never cross the boundary (it counts input tokens only)', () => {
+    // 10 x 1 + 5,000 x 2 = 10,010 -> 0.01001 (base, though input + output > 1,000)
+    expect(table.cost(usage({ input_tokens: 10, output_tokens: 5_000 }))).toBe('0.01001');
+  });
+
+  it("missing tier cached / reasoning prices default to the tier's input / output, not the base ones", () => {
+    const t = new PriceTable([
+      entry({
+        input_per_1m: 1,
+        cached_input_per_1m: 0.1,
+        output_per_1m: 2,
+        reasoning_per_1m: 3,
+        long_context: { above_input_tokens: 100, input_per_1m: 10, output_per_1m: 20 },
+      }),
+    ]);
+    // (101 - 50) x 10 + 50 x 10 + (10 - 5) x 20 + 5 x 20 = 510 + 500 + 100 + 100 = 1,210 -> 0.00121
+    expect(t.cost(usage({ input_tokens: 101, cached_input_tokens: 50, output_tokens: 10, reasoning_tokens: 5 }))).toBe('0.00121');
+  });
+
+  it('takes the exact decimal path past 2^53 pico-USD, at the tier price', () => {
+    const t = new PriceTable([
+      entry({
+        input_per_1m: 1,
+        output_per_1m: 1,
+        long_context: { above_input_tokens: 1_000_000, input_per_1m: 999.999999, output_per_1m: 0.5 },
+      }),
+    ]);
+    // 10,000,000 x 999,999,999 micro-USD = 9.99999999e15 pico-USD > 2^53 (9.007e15): decimal path.
+    // (10,000,000 x 999.999999 + 3 x 0.5) / 1e6 = (9,999,999,990 + 1.5) / 1e6 = 9,999.9999915
+    expect(10_000_000 * 999_999_999).toBeGreaterThan(Number.MAX_SAFE_INTEGER);
+    expect(t.cost(usage({ input_tokens: 10_000_000, output_tokens: 3 }))).toBe('9999.9999915');
+    // At the boundary, still the base: (1,000,000 x 1 + 3 x 1) / 1e6 = 1.000003
+    expect(t.cost(usage({ input_tokens: 1_000_000, output_tokens: 3 }))).toBe('1.000003');
+  });
+
+  it('follows price changes: effective_from exactly at the event time uses the new tier, 1 ms before the old', () => {
+    const change = Date.UTC(2025, 5, 1);
+    const t = new PriceTable([
+      entry({ effective_from: '2025-01-01', long_context: { above_input_tokens: 100, input_per_1m: 3, output_per_1m: 6 } }),
+      entry({ effective_from: '2025-06-01T00:00:00Z', long_context: { above_input_tokens: 100, input_per_1m: 5, output_per_1m: 10 } }),
+    ]);
+    const at = (timestamp_ms: number) => t.cost(usage({ timestamp_ms, input_tokens: 101, output_tokens: 1 }));
+    expect(at(change - 1)).toBe('0.000309'); // 101 x 3 + 1 x 6 = 309
+    expect(at(change)).toBe('0.000515'); // 101 x 5 + 1 x 10 = 515
+  });
+
+  it.each<[string, Partial<PriceEntry>, string]>([
+    [
+      'a zero boundary',
+      { long_context: { above_input_tokens: 0, input_per_1m: 2, output_per_1m: 4 } },
+      'prices[0] (openai/gpt-4o).long_context.above_input_tokens: must be a whole number of tokens > 0, got 0',
+    ],
+    [
+      'a fractional boundary',
+      { long_context: { above_input_tokens: 128_000.5, input_per_1m: 2, output_per_1m: 4 } },
+      'prices[0] (openai/gpt-4o).long_context.above_input_tokens: must be a whole number of tokens > 0, got 128000.5',
+    ],
+    [
+      'an unsafe boundary',
+      { long_context: { above_input_tokens: 2 ** 53, input_per_1m: 2, output_per_1m: 4 } },
+      'prices[0] (openai/gpt-4o).long_context.above_input_tokens: must be a whole number of tokens > 0, got 9007199254740992',
+    ],
+    [
+      'a negative tier price',
+      { long_context: { above_input_tokens: 10, input_per_1m: -2, output_per_1m: 4 } },
+      'prices[0] (openai/gpt-4o).long_context.input_per_1m: must be a finite number >= 0, got -2',
+    ],
+    [
+      'a tier price with 7 decimals',
+      { long_context: { above_input_tokens: 10, input_per_1m: 2, cached_input_per_1m: '0.0000001', output_per_1m: 4 } },
+      'prices[0] (openai/gpt-4o).long_context.cached_input_per_1m: more than 6 decimals (0.0000001)',
+    ],
+    [
+      'an absurd tier price',
+      { long_context: { above_input_tokens: 10, input_per_1m: 2, output_per_1m: 4, reasoning_per_1m: 1_500 } },
+      'prices[0] (openai/gpt-4o).long_context.reasoning_per_1m: 1500 USD per 1M tokens is absurd',
+    ],
+    [
+      'a tier without an output price',
+      { long_context: { above_input_tokens: 10, input_per_1m: 2 } as PriceEntry['long_context'] },
+      'prices[0] (openai/gpt-4o).long_context.output_per_1m: missing',
+    ],
+  ])('rejects %s, naming the field', (_label, patch, problem) => {
+    const problems = problemsOf([entry(patch)]);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(problem);
+  });
+});
+
+describe('unit: per_1k', () => {
+  it('0.002 per 1K is 2 per 1M: identical costs, tier included (hand-computed)', () => {
+    const per1k = new PriceTable([
+      entry({
+        unit: 'per_1k',
+        input_per_1m: 0.002,
+        cached_input_per_1m: '0.0005',
+        output_per_1m: 0.008,
+        long_context: { above_input_tokens: 1_000, input_per_1m: 0.004, output_per_1m: '0.016' },
+      }),
+    ]);
+    const per1m = new PriceTable([
+      entry({
+        input_per_1m: 2,
+        cached_input_per_1m: 0.5,
+        output_per_1m: 8,
+        long_context: { above_input_tokens: 1_000, input_per_1m: 4, output_per_1m: 16 },
+      }),
+    ]);
+    // base: (1,000 - 200) x 2 + 200 x 0.5 + 50 x 8 = 1,600 + 100 + 400 = 2,100 -> 0.0021
+    const base = usage({ input_tokens: 1_000, cached_input_tokens: 200, output_tokens: 50 });
+    expect(per1k.cost(base)).toBe('0.0021');
+    // tier: (1,001 - 200) x 4 + 200 x 4 + 50 x 16 = 3,204 + 800 + 800 = 4,804 -> 0.004804
+    const tier = usage({ input_tokens: 1_001, cached_input_tokens: 200, output_tokens: 50 });
+    expect(per1k.cost(tier)).toBe('0.004804');
+    for (const input_tokens of [0, 1, 7, 999, 1_000, 1_001, 123_456, 10_000_000]) {
+      const u = usage({ input_tokens, cached_input_tokens: Math.floor(input_tokens / 3), output_tokens: 777, reasoning_tokens: 11 });
+      expect(per1k.cost(u), `input_tokens ${input_tokens}`).toBe(per1m.cost(u));
+    }
+    expect(per1k.listPrice('openai', 'gpt-4o', JAN_2025)).toEqual(per1m.listPrice('openai', 'gpt-4o', JAN_2025));
+  });
+
+  it.each<[string, Partial<PriceEntry>]>([
+    ['1 per 1K = the 1000 per 1M ceiling', { unit: 'per_1k', input_per_1m: 1, output_per_1m: '1.000000000' }],
+    ['9 decimals per 1K = 6 per 1M', { unit: 'per_1k', input_per_1m: '0.000000001', output_per_1m: 0.000123456 }],
+    ['an explicit per_1m', { unit: 'per_1m', input_per_1m: 1, output_per_1m: 2 }],
+  ])('accepts %s', (_label, patch) => {
+    expect(() => new PriceTable([entry(patch)])).not.toThrow();
+  });
+
+  it.each<[string, Partial<PriceEntry>, string]>([
+    [
+      'a per-1M price marked per_1k (absurd once converted)',
+      { unit: 'per_1k', output_per_1m: 2 },
+      'prices[0] (openai/gpt-4o).output_per_1m: 2 USD per 1K tokens = 2000 USD per 1M tokens is absurd (over 1000 per 1M): ' +
+        'a unit error? unit: per_1k takes USD per 1K tokens; drop it for per-1M prices',
+    ],
+    [
+      'an absurd per-1K tier price',
+      {
+        unit: 'per_1k',
+        input_per_1m: 0.001,
+        output_per_1m: 0.002,
+        long_context: { above_input_tokens: 10, input_per_1m: 0.002, output_per_1m: 15 },
+      },
+      'prices[0] (openai/gpt-4o).long_context.output_per_1m: 15 USD per 1K tokens = 15000 USD per 1M tokens is absurd',
+    ],
+    [
+      'a per-1K price finer than 1e-6 per 1M',
+      { unit: 'per_1k', input_per_1m: '0.0000000001', output_per_1m: 0.002 },
+      'prices[0] (openai/gpt-4o).input_per_1m: more than 6 decimals once converted to USD per 1M (0.0000000001 per 1K = 0.0000001 per 1M)',
+    ],
+    [
+      'a per-1K price with more digits than the 40-digit arithmetic keeps',
+      { unit: 'per_1k', input_per_1m: `1.${'0'.repeat(39)}1`, output_per_1m: 0.002 },
+      'prices[0] (openai/gpt-4o).input_per_1m: more than 6 decimals once converted to USD per 1M',
+    ],
+    [
+      'a negative per-1K price',
+      { unit: 'per_1k', input_per_1m: -0.001, output_per_1m: 0.002 },
+      'prices[0] (openai/gpt-4o).input_per_1m: must be a finite number >= 0, got -0.001',
+    ],
+    [
+      'an unknown unit',
+      { unit: 'per_token' },
+      'prices[0] (openai/gpt-4o).unit: must be per_1m (USD per 1M tokens) or per_1k (USD per 1K tokens), got "per_token"',
+    ],
+    [
+      'a unit in the wrong case',
+      { unit: 'per_1K' },
+      'prices[0] (openai/gpt-4o).unit: must be per_1m (USD per 1M tokens) or per_1k (USD per 1K tokens), got "per_1K"',
+    ],
+    ['an inherited property name as unit', { unit: 'toString' }, 'prices[0] (openai/gpt-4o).unit: must be per_1m'],
+  ])('rejects %s', (_label, patch, problem) => {
+    const problems = problemsOf([entry(patch)]);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(problem);
+  });
+});
+
+describe('PriceTable.listPrice', () => {
+  const table = new PriceTable([
+    entry({ effective_from: '2024-01-01', input_per_1m: 10, output_per_1m: 30 }),
+    entry({
+      effective_from: '2024-06-01',
+      input_per_1m: '2.5',
+      cached_input_per_1m: 1.25,
+      output_per_1m: 10,
+      long_context: { above_input_tokens: 100, input_per_1m: 5, output_per_1m: 20 },
+    }),
+  ]);
+
+  it('gives the base prices (not the tier) in force at that time, USD per 1M as exact decimal strings', () => {
+    expect(table.listPrice('openai', 'gpt-4o', Date.UTC(2024, 5, 1))).toEqual({
+      input_per_1m: '2.5',
+      cached_input_per_1m: '1.25',
+      output_per_1m: '10',
+      reasoning_per_1m: '10',
+    });
+    expect(table.listPrice('OpenAI', 'gpt-4o', Date.UTC(2024, 5, 1) - 1)).toEqual({
+      input_per_1m: '10',
+      cached_input_per_1m: '10',
+      output_per_1m: '30',
+      reasoning_per_1m: '30',
+    });
+  });
+
+  it('falls back from a dated snapshot to its alias, like cost', () => {
+    expect(table.listPrice('openai', 'gpt-4o-2024-08-06', JAN_2025)?.input_per_1m).toBe('2.5');
+  });
+
+  it('is undefined when unpriced', () => {
+    expect(table.listPrice('openai', 'gpt-9', JAN_2025)).toBeUndefined();
+    expect(table.listPrice('openai', 'gpt-4o', Date.UTC(2023, 11, 31))).toBeUndefined();
   });
 });
