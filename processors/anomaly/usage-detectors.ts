@@ -5,11 +5,16 @@
  * the caller fills minutes with no calls as zeros (a quiet minute is data).
  *
  * Per series (one tenant, user, provider or model), each minute:
- * - `token_spike`: tokens (input + output) per minute anomalous and above the baseline.
- * - `spend_spike`: USD per minute anomalous and above the baseline (series with priced calls).
- * - `short_request_burst` (the brief's "短时间内大量短请求"): requests per minute anomalous and above
- *   the baseline while tokens per request fall below `burstTokensRatio` (default 0.5) of their
- *   rolling median: many more calls, each much smaller.
+ * - `token_spike`: tokens (input + output) per minute anomalous, at least `minSpikeRatio` (default 2)
+ *   times the baseline and at least `minTokens` (default 10,000) tokens.
+ * - `spend_spike`: USD per minute anomalous, `minSpikeRatio` times the baseline and at least
+ *   `minUsd` (default 0.05 USD) (series with priced calls).
+ * - `short_request_burst` (the brief's "短时间内大量短请求"): requests per minute anomalous,
+ *   `minSpikeRatio` times the baseline and at least `minBurstRequests` (default 20), while tokens
+ *   per request fall below `burstTokensRatio` (default 0.5) of their rolling median: many more
+ *   calls, each much smaller.
+ * The floors keep sparse series (a user who calls twice an hour) from alarming on every call: a
+ * spike must matter for a quota, not only be unusual.
  * - `error_spike` / `rate_limit_spike` (provider series): failed (error, timeout) or rate-limited
  *   calls per minute anomalous and above the baseline, with at least `minFailures` (default 5) of
  *   them and a failure share of at least `minFailureShare` (default 0.1) in that minute.
@@ -62,6 +67,14 @@ export interface UsageDetectorOptions {
   burstTokensRatio?: number;
   /** Minutes of tokens-per-request history behind the median. Default 1,440 (one day of busy minutes). */
   burstHistoryMinutes?: number;
+  /** A spike is at least this many times the baseline (a baseline under 1 counts as 1). Default 2. */
+  minSpikeRatio?: number;
+  /** Fewest tokens in a minute for a token spike. Default 10,000. */
+  minTokens?: number;
+  /** Least USD in a minute for a spend spike. Default 0.05. */
+  minUsd?: number;
+  /** Fewest requests in a minute for a burst. Default 20. */
+  minBurstRequests?: number;
   /** Fewest failed (or rate-limited) calls in a minute for a failure spike. Default 5. */
   minFailures?: number;
   /** Smallest failed share of the minute's calls for a failure spike. Default 0.1. */
@@ -94,6 +107,10 @@ export class SeriesMonitor {
       detector: options.detector,
       burstTokensRatio: options.burstTokensRatio ?? 0.5,
       burstHistoryMinutes: options.burstHistoryMinutes ?? 1_440,
+      minSpikeRatio: options.minSpikeRatio ?? 2,
+      minTokens: options.minTokens ?? 10_000,
+      minUsd: options.minUsd ?? 0.05,
+      minBurstRequests: options.minBurstRequests ?? 20,
       minFailures: options.minFailures ?? 5,
       minFailureShare: options.minFailureShare ?? 0.1,
     };
@@ -129,15 +146,17 @@ export class SeriesMonitor {
         ...(details ? { details } : {}),
       });
     const above = (s: PointScore, v: number) => s.anomalous && v > s.expected;
+    const spike = (s: PointScore, v: number, floor: number, unit = 1) =>
+      above(s, v) && v >= floor && v >= this.o.minSpikeRatio * Math.max(s.expected, unit);
 
     if (this.tokens) {
       const s = this.tokens.update(p.minuteMs, p.tokens);
-      if (above(s, p.tokens)) found('token_spike', s, p.tokens, 'tokens_per_min');
+      if (spike(s, p.tokens, this.o.minTokens)) found('token_spike', s, p.tokens, 'tokens_per_min');
       else quiet.push('token_spike');
     }
     if (this.spend) {
       const s = this.spend.update(p.minuteMs, p.costUsd);
-      if (above(s, p.costUsd)) found('spend_spike', s, p.costUsd, 'usd_per_min');
+      if (spike(s, p.costUsd, this.o.minUsd, 0.01)) found('spend_spike', s, p.costUsd, 'usd_per_min');
       else quiet.push('spend_spike');
     }
     if (this.requests) {
@@ -145,7 +164,7 @@ export class SeriesMonitor {
       const tpr = p.requests > 0 ? p.tokens / p.requests : Number.NaN;
       const median = this.perRequest.size > 0 ? this.perRequest.median() : Number.NaN;
       const shorter = Number.isFinite(tpr) && Number.isFinite(median) && tpr < this.o.burstTokensRatio * median;
-      if (above(s, p.requests) && shorter)
+      if (spike(s, p.requests, this.o.minBurstRequests) && shorter)
         found('short_request_burst', s, p.requests, 'requests_per_min', {
           tokens_per_request: tpr,
           median_tokens_per_request: median,

@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS anomalies
 ENGINE = ReplacingMergeTree(updated_at)
 -- Monthly partitions, like usage_events: retention drops whole months.
 PARTITION BY toYYYYMM(window_start)
--- Serves "anomalies of tenant T in a time range, by kind" (GET /v1/anomalies, weekly report);
+-- Serves "anomalies of tenant T in a time range, by kind" (GET /v1/anomalies, weekly report),
 -- anomaly_id closes the key so each episode is one row after merges (read with FINAL).
 ORDER BY (tenant, window_start, kind, anomaly_id)
 SETTINGS non_replicated_deduplication_window = 1000;

@@ -57,6 +57,19 @@ describe('SeriesMonitor', () => {
     expect(drop.quiet).toEqual(['token_spike']);
   });
 
+  it('keeps sparse series quiet: a spike needs 10,000 tokens and twice the baseline', () => {
+    const m = new SeriesMonitor(REF, stepDetector, { detector: 'step', kinds: ['token_spike'] });
+    m.update(point(0, { requests: 0, tokens: 0 }));
+    // 0 -> 1,500 tokens: anomalous for the core, but a single ordinary call.
+    expect(m.update(point(1, { requests: 1, tokens: 1_500 })).findings).toEqual([]);
+    m.update(point(2, { tokens: 9_000 }));
+    // 9,000 -> 30,000 is 3.3x but the core's stand-in needs > 3x: anomalous; 30,000 >= 2 x 9,000 and >= 10,000: a spike.
+    expect(m.update(point(3, { tokens: 30_000 })).findings.map((f) => f.kind)).toEqual(['token_spike']);
+    const loose = new SeriesMonitor(REF, stepDetector, { detector: 'step', kinds: ['token_spike'], minSpikeRatio: 4 });
+    loose.update(point(0, { tokens: 9_000 }));
+    expect(loose.update(point(1, { tokens: 30_000 })).findings).toEqual([]); // 3.3x < 4x
+  });
+
   it('calls a burst only when requests surge while tokens per request fall below half their median', () => {
     const m = new SeriesMonitor(REF, stepDetector, { detector: 'step', kinds: ['short_request_burst'] });
     for (let i = 0; i < 5; i++) m.update(point(i, {})); // 1,000 tokens per request
