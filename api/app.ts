@@ -9,17 +9,32 @@
  *   `{ ready: false, checks }`; `checks` maps a dependency (kafka, clickhouse) to a boolean.
  * - `POST /v1/events` (ingest): see ingest/http/events.route.ts and docs/http-ingest.md.
  * - `GET /v1/usage` (api): see api/routes/usage.route.ts.
- * - `GET /v1/quotas` (api): see api/routes/quotas.route.ts.
+ * - `GET /v1/quotas`, `GET /v1/quotas/:tenant` (api): see api/routes/quotas.route.ts.
+ * - `GET /v1/allocations/:team` (api): see api/routes/allocations.route.ts.
+ * - `GET /v1/anomalies` (api): see api/routes/anomalies.route.ts.
  * - `POST /v1/route` (api, when a routing snapshot is given): see api/routes/route.route.ts.
+ * - `GET /v1/reports/:tenant/weekly` (api, when a report service is given): see api/routes/reports.route.ts.
+ * - `GET /docs` (every role): the OpenAPI document of these routes, built from their TypeBox
+ *   schemas by @fastify/swagger, shown by @fastify/swagger-ui (its assets ship in the package, so
+ *   it works offline); the JSON at `/docs/json`, YAML at `/docs/yaml`.
+ * Read routes take the keys of ingest/http/api-keys.ts (ingest keys read their own tenant; read
+ * keys one tenant; admin keys every tenant).
  */
 import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Type } from '@sinclair/typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
+import type { TeamMembership } from '../domain/team-allocation.ts';
 import { REDACTED_HEADERS } from '../ingest/http/api-keys.ts';
 import { type EventsRouteOptions, eventsRoute } from '../ingest/http/events.route.ts';
 import { HealthResponse } from '../ingest/http/schemas.ts';
 import type { QuotaSpec } from '../schemas/quota.ts';
+import { allocationsRoute } from './routes/allocations.route.ts';
+import { anomaliesRoute } from './routes/anomalies.route.ts';
 import { quotasRoute } from './routes/quotas.route.ts';
+import { type ReportsRouteOptions, reportsRoute } from './routes/reports.route.ts';
 import { routeRoute } from './routes/route.route.ts';
 import { type UsageRouteOptions, usageRoute } from './routes/usage.route.ts';
 import type { RoutingSnapshots } from './routing-snapshot.ts';
@@ -28,8 +43,12 @@ import type { RoutingSnapshots } from './routing-snapshot.ts';
 export interface ApiDeps extends UsageRouteOptions {
   /** Config `quotas`; `/v1/quotas` lists the caller's tenant's. Default none. */
   quotas?: ReadonlyArray<QuotaSpec>;
+  /** Config `teams`: members of team-scoped quotas and their shares (`/v1/allocations/:team`). Default none. */
+  teams?: ReadonlyArray<TeamMembership>;
   /** Serves `POST /v1/route`; without it the route is not registered. */
   routing?: Pick<RoutingSnapshots, 'current' | 'remaining'>;
+  /** Serves `GET /v1/reports/:tenant/weekly` (processors/reports/report-service.ts); without it the route is not registered. */
+  reports?: ReportsRouteOptions['reports'];
   /** Current time, epoch ms (quota windows). Default Date.now. */
   now?: () => number;
 }
@@ -47,6 +66,14 @@ export interface AppDeps {
   ingest?: EventsRouteOptions;
   api?: ApiDeps;
 }
+
+const ReadyResponse = Type.Object(
+  {
+    ready: Type.Boolean(),
+    checks: Type.Record(Type.String(), Type.Boolean(), { description: 'Dependency (kafka, clickhouse) -> answers.' }),
+  },
+  { additionalProperties: false },
+);
 
 function isPino(l: AppDeps['logger']): l is Logger {
   return typeof l === 'object' && l !== null && typeof (l as Logger).child === 'function';
@@ -66,20 +93,46 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         logger: deps.logger ? { redact: REDACTED_HEADERS, ...(deps.logger === true ? {} : deps.logger) } : false,
       })) as unknown as FastifyInstance;
 
-  app.get('/healthz', { schema: { response: { 200: HealthResponse } } }, async () => ({ status: 'ok' as const }));
-  app.get('/readyz', async (_req, reply) => {
-    const names = Object.keys(deps.readiness);
-    const results = await Promise.all(names.map((n) => (deps.readiness[n] as () => Promise<boolean>)().catch(() => false)));
-    const checks = Object.fromEntries(names.map((n, i) => [n, results[i]]));
-    const ready = results.every(Boolean);
-    return reply.code(ready ? 200 : 503).send({ ready, checks });
+  // The OpenAPI document collects routes as they are added: registered before every route.
+  void app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'quotaflow API',
+        version: '1',
+        description: 'Usage ingest, quotas, team allocations, usage and routing (see README.md).',
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <API key>' },
+          apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+        },
+      },
+    },
+  });
+  void app.register(swaggerUi, { routePrefix: '/docs' });
+
+  // In a plugin, so the routes are added after swagger has loaded and show up in /docs.
+  void app.register(async (probes) => {
+    probes.get('/healthz', { schema: { response: { 200: HealthResponse } } }, async () => ({ status: 'ok' as const }));
+    probes.get('/readyz', { schema: { response: { 200: ReadyResponse, 503: ReadyResponse } } }, async (_req, reply) => {
+      const names = Object.keys(deps.readiness);
+      const results = await Promise.all(names.map((n) => (deps.readiness[n] as () => Promise<boolean>)().catch(() => false)));
+      const checks = Object.fromEntries(names.map((n, i) => [n, results[i]]));
+      const ready = results.every(Boolean);
+      return reply.code(ready ? 200 : 503).send({ ready, checks });
+    });
   });
   if (deps.ingest) void app.register(eventsRoute, deps.ingest);
   if (deps.api) {
-    const { clickhouse, keys, quotas = [], routing, now } = deps.api;
-    void app.register(usageRoute, { clickhouse, keys });
-    void app.register(quotasRoute, { clickhouse, keys, quotas, ...(now ? { now } : {}) });
+    const { clickhouse, keys, quotas = [], teams = [], routing, now } = deps.api;
+    const clock = now ? { now } : {};
+    void app.register(usageRoute, { clickhouse, keys, ...clock });
+    void app.register(quotasRoute, { clickhouse, keys, quotas, teams, ...clock });
+    void app.register(allocationsRoute, { clickhouse, keys, quotas, teams, ...clock });
+    void app.register(anomaliesRoute, { clickhouse, keys });
     if (routing) void app.register(routeRoute, { keys, routing });
+    if (deps.api.reports) void app.register(reportsRoute, { keys, reports: deps.api.reports });
   }
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),

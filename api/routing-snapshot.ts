@@ -32,7 +32,7 @@ import {
 import type { QuotaSpec } from '../schemas/quota.ts';
 import type { ClickHouseClient } from '../storage/clickhouse.ts';
 import { type CandidateLiveRow, candidateLive } from '../storage/queries/quota-usage.ts';
-import { measurable, measureQuota } from '../storage/quota-measure.ts';
+import { measurableWith, measureQuota } from '../storage/quota-measure.ts';
 
 /** Live health look-back: the last 15 minutes. */
 export const LIVE_WINDOW_MS = DEFAULT_BURN_WINDOW_MS;
@@ -123,7 +123,8 @@ export function createRoutingSnapshot(opts: RoutingSnapshotOptions): RoutingSnap
   const weights = opts.weights ?? DEFAULT_ROUTING_WEIGHTS;
   const options = { maxErrorRate: opts.maxErrorRate ?? 0.2 };
   const compile = (live: ReadonlyMap<string, CandidateLive>) => compileSnapshot(opts.candidates, live, weights, options);
-  const quotas = opts.quotas.filter((q) => measurable(q));
+  const measureOpts = { teams: opts.teams ?? [] };
+  const quotas = opts.quotas.filter(measurableWith(measureOpts));
 
   // Principals: every tenant with quotas, and every (tenant, user) with quotas of their own or of a team.
   const teamsOf = new Map<string, string[]>(); // principal key -> team ids
@@ -175,7 +176,7 @@ export function createRoutingSnapshot(opts: RoutingSnapshotOptions): RoutingSnap
         quota_soft: false,
       });
     }
-    const statuses = await Promise.all(quotas.map((q) => measureQuota(opts.clickhouse, q, nowMs, false)));
+    const statuses = await Promise.all(quotas.map((q) => measureQuota(opts.clickhouse, q, nowMs, false, measureOpts)));
     const byPrincipal = new Map<string, Principal>();
     for (const [key, p] of principals) {
       const who = { tenant: p.tenant, user_id: p.user ?? null, teams: p.teams };

@@ -4,11 +4,14 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.ts';
+import { parseRfc3339 } from '../domain/usage-event-validation.ts';
 import { TRACE_FORMATS, type TraceFormat } from '../ingest/importers/importer.ts';
 import { detectFormat } from '../ingest/importers/index.ts';
 import { DataFolderLockedError } from '../storage/clickhouse.ts';
+import { MAX_DETECT_RANGE_MS, runDetect } from './commands/detect.ts';
 import { demoSources, runImportCommand } from './commands/import.ts';
 import { runMigrate } from './commands/migrate.ts';
+import { REPORT_FILE_FORMATS, type ReportFileFormat, runReport, weekOption, writeTenantReports } from './commands/report.ts';
 import { serve } from './commands/serve.ts';
 import { runSql, SQL_FORMATS } from './commands/sql.ts';
 import { RoleConfigError } from './roles.ts';
@@ -17,14 +20,31 @@ const program = new Command('quotaflow')
   .description('LLM API usage analytics: events -> windows in ClickHouse -> answers')
   .option('-c, --config <file>', 'config file (JSON or YAML); env overrides: see README');
 
+/** commander parser: an RFC 3339 date-time with a zone, as epoch ms. */
+function rfc3339(value: string): number {
+  const ms = parseRfc3339(value);
+  if (ms === null) throw new InvalidArgumentError(`not an RFC 3339 date-time with a zone: ${value}`);
+  return ms;
+}
+
 const config = (): LoadedConfig => loadConfig(program.opts<{ config?: string }>().config);
 
 program
   .command('demo')
-  .description('replay the bundled real traces (data/samples) through the embedded pipeline and print a summary')
+  .description('replay the bundled real traces (data/samples) through the embedded pipeline, print a summary, write weekly reports')
   .action(async () => {
-    await runImportCommand(config(), demoSources());
+    const loaded = config();
+    await runImportCommand(loaded, demoSources(), async (client) => void (await writeTenantReports(loaded, client)));
   });
+
+program
+  .command('report')
+  .description("build a tenant's weekly report now, store it, and print it (or write it with --out)")
+  .requiredOption('--tenant <tenant>', 'tenant')
+  .option('--week <week>', "ISO week in the tenant's report time zone, e.g. 2026-W47 (default: the last complete week)", weekOption)
+  .addOption(new Option('--format <format>', 'output format').choices(REPORT_FILE_FORMATS).default('md'))
+  .option('--out <file>', 'write to this file instead of stdout')
+  .action(async (o: { tenant: string; week?: string; format: ReportFileFormat; out?: string }) => runReport(config(), o));
 
 program
   .command('import')
@@ -56,6 +76,18 @@ program
   .action(async (query: string, o: { format: string }) => runSql(config(), query, o.format));
 
 program
+  .command('detect')
+  .description('run the anomaly detectors over a past time range and store what they find (table anomalies)')
+  .requiredOption('--from <time>', 'range start, RFC 3339 with a zone (inclusive)', rfc3339)
+  .requiredOption('--to <time>', 'range end, RFC 3339 with a zone (exclusive)', rfc3339)
+  .option('--tenant <tenant>', 'only this tenant')
+  .action(async (o: { from: number; to: number; tenant?: string }) => {
+    if (!(o.to > o.from)) throw new InvalidArgumentError('--to must be after --from');
+    if (o.to - o.from > MAX_DETECT_RANGE_MS) throw new InvalidArgumentError('the range may span at most 31 days');
+    await runDetect(config(), { fromMs: o.from, toMs: o.to, ...(o.tenant ? { tenant: o.tenant } : {}) });
+  });
+
+program
   .command('migrate')
   .description('apply pending ClickHouse migrations (schemas/clickhouse)')
   .action(async () => runMigrate(config()));
@@ -63,7 +95,7 @@ program
 for (const [role, description] of [
   ['ingest', 'HTTP ingest: POST /v1/events -> Kafka (needs transport: kafka)'],
   ['processor', 'Kafka consumer group -> validate, de-duplicate, price, window -> ClickHouse'],
-  ['api', 'read API over ClickHouse (GET /v1/usage, /healthz, /readyz)'],
+  ['api', 'read API over ClickHouse: usage, quotas, allocations, anomalies, reports, routing (OpenAPI at /docs)'],
   ['all', 'ingest + processor + api in one process (embedded chDB: the only role that may own the folder)'],
 ] as const) {
   program

@@ -12,8 +12,11 @@ import type { LoadedConfig } from '../config/load.ts';
 import { createInProcessTransport } from '../ingest/transport/in-process.transport.ts';
 import { createKafkaTransport, type KafkaTransport } from '../ingest/transport/kafka.transport.ts';
 import type { Transport } from '../ingest/transport/transport.ts';
+import { startAnomalyDetection } from '../processors/anomaly/index.ts';
 import { createUsageStore } from '../processors/clickhouse-writer.ts';
 import { startPipelines } from '../processors/index.ts';
+import { startQuotaAlerts } from '../processors/quota-alerts.ts';
+import { reportServiceFromConfig, startWeeklyReports } from '../processors/reports/index.ts';
 import { repairRollups } from '../processors/rollup-repair.ts';
 import { type ClickHouseClient, openClickHouse } from '../storage/clickhouse.ts';
 import { migrate } from '../storage/migrate.ts';
@@ -65,7 +68,8 @@ async function clickhouse({ loaded, lifecycle, logger }: Ctx): Promise<ClickHous
   return client;
 }
 
-async function startProcessing(ctx: Ctx, transport: Transport, client: ClickHouseClient): Promise<void> {
+/** `onWritten` runs after each batch the processor writes (the `all` role nudges its routing snapshot). */
+async function startProcessing(ctx: Ctx, transport: Transport, client: ClickHouseClient, onWritten?: () => void): Promise<void> {
   const { config, prices } = ctx.loaded;
   // Before consuming: repair roll-ups a crash inside a multi-view insert left short.
   const repaired = await repairRollups(client);
@@ -82,6 +86,7 @@ async function startProcessing(ctx: Ctx, transport: Transport, client: ClickHous
       batchMaxWaitMs: config.pipeline.batch_max_wait_ms,
       maxFutureSkewMs: config.pipeline.max_future_skew_ms,
     },
+    ...(onWritten ? { onBatch: () => onWritten() } : {}),
     repair: {
       run: () => repairRollups(client),
       intervalMs: ROLLUP_CHECK_INTERVAL_MS,
@@ -96,16 +101,39 @@ async function startProcessing(ctx: Ctx, transport: Transport, client: ClickHous
     ctx.logger.info({ event: 'processor.stats', final: true, ...pipelines.usageStats });
   });
   pipelines.done.catch((err: unknown) => void ctx.lifecycle.stop(err));
+  // Quota alerts, when quotas are configured; stopped before the processor and ClickHouse.
+  const alerts = startQuotaAlerts({
+    clickhouse: client,
+    quotas: config.quotas,
+    teams: config.teams,
+    alerts: config.alerts,
+    logger: ctx.logger,
+  });
+  if (alerts) ctx.lifecycle.add('quota-alerts', () => alerts.stop());
+  // Anomaly detection over the minute aggregates; stopped before the processor and ClickHouse.
+  const anomalies = startAnomalyDetection({
+    clickhouse: client,
+    config: config.anomalies,
+    alerts: config.alerts,
+    quotas: config.quotas,
+    teams: config.teams,
+    logger: ctx.logger,
+  });
+  if (anomalies) ctx.lifecycle.add('anomalies', () => anomalies.stop());
+  // Weekly reports on config reports.schedule (docs/reports.md); stopped before ClickHouse.
+  const reports = startWeeklyReports({ clickhouse: client, loaded: ctx.loaded, logger: ctx.logger });
+  if (reports) ctx.lifecycle.add('reports', () => reports.stop());
 }
 
 /** The routing snapshot refresher of the read API: first refresh before serving, stopped with the lifecycle. */
 async function startRouting(ctx: Ctx, client: ClickHouseClient): Promise<RoutingSnapshots> {
-  const { routing, quotas } = ctx.loaded.config;
+  const { routing, quotas, teams } = ctx.loaded.config;
   const snapshots = createRoutingSnapshot({
     clickhouse: client,
     candidates: routing.candidates,
     ...(routing.weights ? { weights: routing.weights } : {}),
     quotas,
+    teams,
     refreshMs: routing.refresh_ms,
     maxErrorRate: routing.max_error_rate,
     onError: (err) => ctx.logger.warn({ event: 'routing.refresh_failed', err }, 'routing snapshot refresh failed; keeping the last one'),
@@ -147,9 +175,10 @@ export async function startRole(role: Role, ctx: Ctx): Promise<{ url?: string }>
     const c = client;
     readiness.clickhouse = async () => (await c.ping()).success;
   }
-  if ((role === 'processor' || role === 'all') && transport && client) await startProcessing(ctx, transport, client);
+  // The `all` role routes on the usage it writes itself: each batch nudges the snapshot.
+  const routing = (role === 'api' || role === 'all') && client ? await startRouting(ctx, client) : undefined;
+  if ((role === 'processor' || role === 'all') && transport && client) await startProcessing(ctx, transport, client, routing?.nudge);
   if (role === 'processor') return {};
-  const routing = role !== 'ingest' && client ? await startRouting(ctx, client) : undefined;
 
   const app = buildApp({
     logger: ctx.logger,
@@ -168,7 +197,15 @@ export async function startRole(role: Role, ctx: Ctx): Promise<{ url?: string }>
         : undefined,
     api:
       role !== 'ingest' && client
-        ? { clickhouse: client, keys: config.ingest_keys, quotas: config.quotas, ...(routing ? { routing } : {}) }
+        ? {
+            clickhouse: client,
+            // Ingest keys read their own tenant; api_keys are read (one tenant) or admin (every tenant).
+            keys: [...config.ingest_keys, ...config.api_keys],
+            quotas: config.quotas,
+            teams: config.teams,
+            ...(routing ? { routing } : {}),
+            reports: reportServiceFromConfig(client, ctx.loaded),
+          }
         : undefined,
   });
   // Registered last, so it stops first: no new requests, in-flight ones finish.

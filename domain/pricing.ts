@@ -86,8 +86,8 @@ interface ResolvedPrice {
   longContext?: { aboveInputTokens: number; rates: Rates };
 }
 
-/** `<alias>-YYYY-MM-DD` or `<alias>-YYYYMMDD`: a provider's dated model snapshot. */
-const DATED_SNAPSHOT = /^(.+)-(?:\d{4}-\d{2}-\d{2}|\d{8})$/;
+/** `<alias>-YYYY-MM-DD` or `<alias>-YYYYMMDD`: a provider's dated model snapshot (group 1 = the alias). */
+export const DATED_SNAPSHOT = /^(.+)-(?:\d{4}-\d{2}-\d{2}|\d{8})$/;
 
 /** 1 USD in pico-USD (1e-12 USD), the unit of the integer fast path. */
 const PICO_PER_USD = 1_000_000_000_000;
@@ -283,6 +283,20 @@ export class PriceTable {
     if (exact) return exact.find((p) => p.fromMs <= timestampMs);
     const alias = DATED_SNAPSHOT.exec(model)?.[1];
     return alias ? this.byModel.get(PriceTable.key(provider, alias))?.find((p) => p.fromMs <= timestampMs) : undefined;
+  }
+
+  /**
+   * The (provider, model) pairs with a price in force at `atMs` (epoch ms, UTC), provider in lower
+   * case, sorted by provider then model: the alternatives a recommendation may price a call on.
+   */
+  models(atMs: number): Array<{ provider: string; model: string }> {
+    const out: Array<{ provider: string; model: string }> = [];
+    for (const [key, list] of this.byModel) {
+      if (!list.some((p) => p.fromMs <= atMs)) continue;
+      const [provider, model] = key.split('\u0000') as [string, string];
+      out.push({ provider, model });
+    }
+    return out.sort((a, b) => (a.provider === b.provider ? (a.model < b.model ? -1 : 1) : a.provider < b.provider ? -1 : 1));
   }
 
   /** Whether a price exists for (provider, model) at that time. */

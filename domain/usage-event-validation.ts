@@ -29,10 +29,11 @@ export const MIN_TIMESTAMP_MS = Date.UTC(2000, 0, 1);
 export const DEFAULT_MAX_FUTURE_SKEW_MS = 10 * 60_000;
 
 const compiled = TypeCompiler.Compile(UsageEventV1);
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+/** C0 control characters and DEL: never legal in an id. */
+export const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const ID_FIELDS = ['event_id', 'tenant', 'user_id', 'task_id'] as const;
 /** A lone UTF-16 surrogate (in `u` mode a valid pair is one code point and does not match). */
-const LONE_SURROGATE = /\p{Cs}/u;
+export const LONE_SURROGATE = /\p{Cs}/u;
 const STRING_FIELDS = [...ID_FIELDS, 'provider', 'model', 'operation', 'finish_reason', 'prompt_hash', 'timestamp'] as const;
 // RFC 3339 section 5.6 date-time; a zone is required, the fraction may have up to 9 digits.
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|([+-])(\d{2}):(\d{2}))$/;

@@ -3,19 +3,62 @@
  * at start into a frozen object (see `config/load.ts`). Units are in the names.
  */
 import { type Static, Type } from '@sinclair/typebox';
+import { AlertsConfigSchema } from './alerts.ts';
+import { AnomaliesConfigSchema } from './anomalies-config.ts';
+import { ContextsConfigSchema } from './contexts-config.ts';
 import { QuotaSpec } from './quota.ts';
+import { ReportsConfigSchema } from './reports-config.ts';
+import { TeamSpec } from './team.ts';
 
 const Price = Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?$' })]);
 
+/**
+ * One price-table entry (domain/pricing.ts `PriceEntry`). `unit` and the decimals/absurdity
+ * limits are checked by `PriceTable`, which names the field and the reason.
+ */
 export const PriceEntrySchema = Type.Object(
   {
     provider: Type.String({ minLength: 1 }),
     model: Type.String({ minLength: 1 }),
     effective_from: Type.String({ minLength: 10, description: 'RFC 3339 date or date-time (UTC if no zone)' }),
+    unit: Type.Optional(
+      Type.String({ description: 'per_1m (default): prices are USD per 1M tokens; per_1k: USD per 1K tokens (x1000 at load).' }),
+    ),
     input_per_1m: Price,
     cached_input_per_1m: Type.Optional(Price),
     output_per_1m: Price,
     reasoning_per_1m: Type.Optional(Price),
+    long_context: Type.Optional(
+      Type.Object(
+        {
+          above_input_tokens: Type.Integer({ minimum: 1, description: 'The tier applies to calls with strictly more input tokens.' }),
+          input_per_1m: Price,
+          cached_input_per_1m: Type.Optional(Price),
+          output_per_1m: Price,
+          reasoning_per_1m: Type.Optional(Price),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Long-context tier: a call above the boundary is priced whole (input, cached, output, reasoning) at these prices, in the entry unit.',
+        },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const API_KEY_ROLES = ['read', 'admin'] as const;
+
+/** One read-API key (config `api_keys`); `tenant` is required for `read` and absent for `admin` (checked at load). */
+export const ApiKeySchema = Type.Object(
+  {
+    key: Type.String({ minLength: 16, maxLength: 256 }),
+    tenant: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'The only tenant a read key reads.' })),
+    role: Type.Union(
+      API_KEY_ROLES.map((r) => Type.Literal(r)),
+      { description: 'read: one tenant; admin: every tenant.' },
+    ),
   },
   { additionalProperties: false },
 );
@@ -30,12 +73,24 @@ export const RoutingCandidateSchema = Type.Object(
     model: Type.String({ minLength: 1, maxLength: 256 }),
     capabilities: Tags('Feature tags: vision, tools, json_mode, long_context, ...'),
     compliance: Tags('Compliance tags: gdpr, eu_residency, soc2, no_training, ...'),
-    price: Type.Object(
-      {
-        input_per_1m: Type.Number({ minimum: 0, description: 'USD per 1M input tokens.' }),
-        output_per_1m: Type.Number({ minimum: 0, description: 'USD per 1M output tokens.' }),
-      },
-      { additionalProperties: false },
+    price: Type.Optional(
+      Type.Object(
+        {
+          input_per_1m: Type.Number({ minimum: 0, description: 'USD per 1M input tokens.' }),
+          output_per_1m: Type.Number({ minimum: 0, description: 'USD per 1M output tokens.' }),
+        },
+        {
+          additionalProperties: false,
+          description: 'When omitted, config/load.ts fills it from the price table (base list price in force at load time).',
+        },
+      ),
+    ),
+    min_remaining_tokens: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          "The brief's TOKEN_THRESHOLD: below this many tokens left in a tokens quota that applies, the candidate ranks after the others.",
+      }),
     ),
   },
   { additionalProperties: false },
@@ -120,12 +175,20 @@ export const ConfigSchema = Type.Object(
       ),
       { default: [] },
     ),
+    /**
+     * Read-API keys with a role (api/routes): `read` reads one tenant's data only (`tenant` required),
+     * `admin` reads any tenant (no `tenant`). They cannot ingest. An ingest key also reads its own
+     * tenant, as a read key. Env: API_KEYS="key=read:tenant,key2=admin".
+     */
+    api_keys: Type.Array(ApiKeySchema, { default: [] }),
     /** Extra price entries; they are added to the default table (same model and date: yours must not clash). */
     prices: Type.Array(PriceEntrySchema, { default: [] }),
     /** Start from the shipped default price table (config/prices.default.yaml). */
     use_default_prices: Type.Boolean({ default: true }),
     /** Quotas (schemas/quota.ts); checked by `checkQuotaSpecs`, which lists each problem once. */
     quotas: Type.Array(QuotaSpec, { default: [] }),
+    /** Teams of a tenant (schemas/team.ts): members of team-scoped quotas and their shares; checked by `checkTeamSpecs`. */
+    teams: Type.Array(TeamSpec, { default: [] }),
     /** Routing decision (SPEC.md section 4), served from an in-memory snapshot. */
     routing: Type.Object(
       {
@@ -138,6 +201,14 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** Quota alerts (schemas/alerts.ts): evaluation period and the signed webhook; checked by `checkAlertsConfig`. */
+    alerts: AlertsConfigSchema,
+    /** Anomaly detection in the processor role (schemas/anomalies-config.ts, docs/anomaly-detection.md). */
+    anomalies: AnomaliesConfigSchema,
+    /** Conversation context sync (schemas/contexts-config.ts, docs/contexts.md): topic, content policy, limits. */
+    contexts: ContextsConfigSchema,
+    /** Weekly reports (schemas/reports-config.ts, docs/reports.md): schedule and tenant time zones; checked by `checkReportsConfig`. */
+    reports: ReportsConfigSchema,
   },
   { additionalProperties: false },
 );
@@ -145,9 +216,11 @@ export type Config = Static<typeof ConfigSchema>;
 
 /**
  * Environment variables that override config keys. Values are coerced: integers for numeric keys,
- * comma-separated lists for `kafka.brokers`, `key=tenant` pairs for `ingest_keys`.
+ * comma-separated lists for `kafka.brokers`, `key=tenant` pairs for `ingest_keys`, `key=read:tenant`
+ * or `key=admin` pairs for `api_keys`.
  */
-export const ENV_OVERRIDES: Record<string, readonly [section: 'clickhouse' | 'pipeline' | 'kafka' | 'http' | '', key: string]> = {
+type EnvSection = 'clickhouse' | 'pipeline' | 'kafka' | 'http' | 'alerts' | '';
+export const ENV_OVERRIDES: Record<string, readonly [section: EnvSection, key: string]> = {
   QUOTAFLOW_TRANSPORT: ['', 'transport'],
   LOG_LEVEL: ['', 'log_level'],
   KAFKA_BROKERS: ['kafka', 'brokers'],
@@ -163,6 +236,7 @@ export const ENV_OVERRIDES: Record<string, readonly [section: 'clickhouse' | 'pi
   HTTP_BODY_LIMIT_BYTES: ['http', 'body_limit_bytes'],
   HTTP_MAX_EVENTS_PER_REQUEST: ['http', 'max_events_per_request'],
   INGEST_API_KEYS: ['', 'ingest_keys'],
+  API_KEYS: ['', 'api_keys'],
   CLICKHOUSE_MODE: ['clickhouse', 'mode'],
   CLICKHOUSE_PATH: ['clickhouse', 'path'],
   CLICKHOUSE_URL: ['clickhouse', 'url'],
@@ -173,4 +247,6 @@ export const ENV_OVERRIDES: Record<string, readonly [section: 'clickhouse' | 'pi
   PIPELINE_BATCH_MAX_WAIT_MS: ['pipeline', 'batch_max_wait_ms'],
   PIPELINE_TRANSPORT_CAPACITY: ['pipeline', 'transport_capacity'],
   PIPELINE_MAX_FUTURE_SKEW_MS: ['pipeline', 'max_future_skew_ms'],
+  ALERTS_WEBHOOK_URL: ['alerts', 'webhook_url'],
+  ALERTS_WEBHOOK_SECRET: ['alerts', 'webhook_secret'],
 };

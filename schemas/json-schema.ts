@@ -1,9 +1,11 @@
 /** The JSON Schema files generated from the TypeBox definitions (written by `npm run schemas`). */
+import { ContextRecordV1 } from './context-record.ts';
 import { UsageEventV1 } from './usage-event.ts';
 
 /** Repository-relative file -> schema. */
 export const SCHEMA_FILES: Record<string, unknown> = {
   'schemas/usage-event.schema.json': UsageEventV1,
+  'schemas/context-record.schema.json': ContextRecordV1,
 };
 
 /** The file text for a schema: keys in declared order, 2-space indent, final newline. */

@@ -107,7 +107,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /** `where.a.b: message` for every schema error, with a readable message for unions of literals. */
-function schemaProblems(schema: TSchema, value: unknown, where: string, skip: readonly string[] = []): string[] {
+export function schemaProblems(schema: TSchema, value: unknown, where: string, skip: readonly string[] = []): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
   for (const e of Value.Errors(schema, value)) {

@@ -1,7 +1,8 @@
 /**
  * `POST /v1/route`: pick a provider/model for a request (SPEC.md section 4) from the in-memory
  * routing snapshot of the caller's tenant (api/routing-snapshot.ts): no ClickHouse query per call.
- * Authenticated like `/v1/usage`; the tenant is the key's, never the body's.
+ * Authenticated like `/v1/usage`; the tenant is the key's (a tenant key ignores body `tenant`); an
+ * admin key must name it in body `tenant` (else 400 `tenant_required`).
  *
  * Body (`RouteBody`, optional: no body means no hints): user_id, task_id, task_class
  * (simple | standard | complex), priority (low | normal | high), estimated_input_tokens,
@@ -15,15 +16,22 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { decide, PRIORITIES, TASK_CLASSES } from '../../domain/routing.ts';
-import { type ApiKey, keyMatcher, presentedKey } from '../../ingest/http/api-keys.ts';
+import { type ReadApiKey, readAuth, UNAUTHORIZED } from '../../ingest/http/api-keys.ts';
 import type { RoutingSnapshots } from '../routing-snapshot.ts';
 
 const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 64 });
 const Tokens = Type.Integer({ minimum: 0, maximum: 100_000_000 });
 
-/** `RoutingRequest` without `tenant`, which comes from the API key. */
+/** `RoutingRequest`; `tenant` comes from the API key, and only an admin key gives it in the body. */
 export const RouteBody = Type.Object(
   {
+    tenant: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description: "Admin keys only (required): the tenant to route for. A tenant's key routes for its own tenant; this is ignored.",
+      }),
+    ),
     user_id: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'End user; their quotas and teams apply.' })),
     task_id: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Logged only.' })),
     task_class: Type.Optional(Type.Union(TASK_CLASSES.map((c) => Type.Literal(c)))),
@@ -44,21 +52,27 @@ export const RouteBody = Type.Object(
 export type RouteBody = Static<typeof RouteBody>;
 
 export interface RouteRouteOptions {
-  keys: ReadonlyArray<ApiKey>;
+  keys: ReadonlyArray<ReadApiKey>;
   routing: Pick<RoutingSnapshots, 'current' | 'remaining'>;
 }
 
 export const routeRoute: FastifyPluginAsync<RouteRouteOptions> = async (app, opts) => {
-  const tenantOfKey = keyMatcher(opts.keys);
+  const auth = readAuth(opts.keys);
   // No body at all means no hints: validate it as {}.
   app.addHook('preValidation', async (req) => {
     req.body ??= {};
   });
   app.post('/v1/route', { schema: { body: RouteBody } }, async (req, reply) => {
-    const key = presentedKey(req);
-    const tenant = key === undefined ? undefined : tenantOfKey(key);
-    if (tenant === undefined) return reply.code(401).send({ error: { code: 'unauthorized', message: 'missing or unknown API key' } });
+    const caller = auth.caller(req);
+    if (caller === undefined) return reply.code(UNAUTHORIZED.statusCode).send(UNAUTHORIZED.body);
     const body = (req.body ?? {}) as RouteBody;
+    // A tenant's key routes for its tenant (body `tenant` ignored); an admin key names the tenant.
+    const tenant = caller.role === 'read' ? caller.tenant : body.tenant?.normalize('NFC');
+    if (tenant === undefined) {
+      return reply
+        .code(400)
+        .send({ error: { code: 'tenant_required', message: 'an admin API key must name the tenant: body field "tenant"' } });
+    }
     const user = body.user_id?.normalize('NFC');
     const decision = decide(opts.routing.current(tenant, user), { ...body, tenant });
     return { tenant, user_id: user ?? null, ...decision, quotas: opts.routing.remaining(tenant, user) };

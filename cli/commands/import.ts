@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadedConfig } from '../../config/load.ts';
+import type { ClickHouseClient } from '../../storage/clickhouse.ts';
 import { createProgress, printTable } from '../output.ts';
 import { type ImportResult, type ImportSource, importFiles, withStore } from '../pipeline.ts';
 import { printSummary } from './summary.ts';
@@ -47,8 +48,15 @@ function printRun(result: ImportResult, seconds: number): void {
   );
 }
 
-/** Run the sources, then print the run and the stored summary. */
-export async function runImportCommand(loaded: LoadedConfig, sources: ImportSource[]): Promise<ImportResult> {
+/**
+ * Run the sources, then print the run and the stored summary; `then` runs last on the same store
+ * (the demo writes its weekly reports there).
+ */
+export async function runImportCommand(
+  loaded: LoadedConfig,
+  sources: ImportSource[],
+  then?: (client: ClickHouseClient) => Promise<void>,
+): Promise<ImportResult> {
   return withStore(loaded, async (client) => {
     const total = sources.reduce((n, s) => n + countDataLines(s.path), 0);
     const progress = createProgress(total, 'events');
@@ -61,6 +69,7 @@ export async function runImportCommand(loaded: LoadedConfig, sources: ImportSour
     }
     printRun(result, (performance.now() - started) / 1000);
     await printSummary(client);
+    await then?.(client);
     return result;
   });
 }

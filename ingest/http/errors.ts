@@ -13,6 +13,7 @@ export type IngestErrorCode =
   | 'invalid_body'
   | 'payload_too_large'
   | 'too_many_events'
+  | 'too_many_records'
   | 'unsupported_media_type'
   | 'unavailable'
   | 'not_found'

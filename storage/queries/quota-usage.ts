@@ -11,6 +11,11 @@ export interface QuotaUsageFilter {
   /** Compared as stored: pass it NFC-normalised (ingest stores ids in NFC). */
   tenant: string;
   user_id?: string;
+  /**
+   * Only these users (a team's members, NFC): `user_id IN {users:Array(String)}`. An empty list
+   * matches no row.
+   */
+  users?: readonly string[];
   /** Compared as stored: pass it lower-cased (ingest lower-cases providers). */
   provider?: string;
   metric: QuotaMetric;
@@ -25,11 +30,8 @@ const USED: Record<QuotaMetric, string> = {
   usd: 'toString(sum(cost_usd))',
 };
 
-/**
- * Usage of one quota scope in [fromMs, toMs): one row `{ used }` (tokens and requests as UInt64,
- * returned as strings by JSON formats; usd as a decimal string). No matching rows give 0.
- */
-export function quotaUsage(f: QuotaUsageFilter): BuiltQuery {
+/** The WHERE conditions and parameters of a quota scope over [fromMs, toMs). */
+function scopeWhere(f: QuotaUsageFilter): { clause: string; params: Record<string, unknown> } {
   const parts = [
     'tenant = {tenant:String}',
     'window_start >= fromUnixTimestamp64Milli({from_ms:Int64})',
@@ -40,11 +42,44 @@ export function quotaUsage(f: QuotaUsageFilter): BuiltQuery {
     parts.push('user_id = {user_id:String}');
     params.user_id = f.user_id;
   }
+  if (f.users !== undefined) {
+    parts.push('user_id IN {users:Array(String)}');
+    params.users = [...f.users];
+  }
   if (f.provider !== undefined) {
     parts.push('provider = {provider:String}');
     params.provider = f.provider;
   }
-  return { query: `SELECT ${USED[f.metric]} AS used FROM usage_minute WHERE ${parts.join(' AND ')}`, query_params: params };
+  return { clause: parts.join(' AND '), params };
+}
+
+/**
+ * Usage of one quota scope in [fromMs, toMs): one row `{ used }` (tokens and requests as UInt64,
+ * returned as strings by JSON formats; usd as a decimal string). No matching rows give 0.
+ */
+export function quotaUsage(f: QuotaUsageFilter): BuiltQuery {
+  const w = scopeWhere(f);
+  return { query: `SELECT ${USED[f.metric]} AS used FROM usage_minute WHERE ${w.clause}`, query_params: w.params };
+}
+
+/** One row of `quotaUsageByUser`. */
+export interface UserUsageRow {
+  user_id: string;
+  /** As `quotaUsage`'s `used`: a count (number or string) or, for usd, a decimal string. */
+  used: string | number;
+}
+
+/**
+ * Usage of one quota scope in [fromMs, toMs) per user: rows `{ user_id, used }` for the users
+ * that have usage (ordered by user_id); a user without usage has no row. Used with `users` to
+ * split a team quota among its members.
+ */
+export function quotaUsageByUser(f: QuotaUsageFilter): BuiltQuery {
+  const w = scopeWhere(f);
+  return {
+    query: `SELECT user_id, ${USED[f.metric]} AS used FROM usage_minute WHERE ${w.clause} GROUP BY user_id ORDER BY user_id`,
+    query_params: w.params,
+  };
 }
 
 /** One row of `candidateLive`. */

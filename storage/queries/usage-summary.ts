@@ -16,9 +16,11 @@ export interface SummaryFilter {
 }
 
 export type Granularity = 'minute' | 'hour' | 'day';
-const TABLE: Record<Granularity, string> = { minute: 'usage_minute', hour: 'usage_hour', day: 'usage_day' };
+/** The aggregate table of each granularity (schemas/clickhouse/0002). */
+export const TABLE: Record<Granularity, string> = { minute: 'usage_minute', hour: 'usage_hour', day: 'usage_day' };
 
-function where(f: SummaryFilter): { clause: string; params: Record<string, unknown> } {
+/** The WHERE clause (or '') and parameters of a summary filter. */
+export function where(f: SummaryFilter): { clause: string; params: Record<string, unknown> } {
   const parts: string[] = [];
   const params: Record<string, unknown> = {};
   if (f.tenant !== undefined) {
@@ -36,7 +38,8 @@ function where(f: SummaryFilter): { clause: string; params: Record<string, unkno
   return { clause: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
 }
 
-const SUMS = `sum(requests) AS requests,
+/** The summed columns of every summary row (see `Totals`). */
+export const SUMS = `sum(requests) AS requests,
   sum(input_tokens) AS input_tokens,
   sum(output_tokens) AS output_tokens,
   sum(cached_input_tokens) AS cached_input_tokens,

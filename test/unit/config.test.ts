@@ -362,3 +362,157 @@ describe('loadConfig: result', () => {
     expect(b.config.clickhouse.path).toBe('/b');
   });
 });
+
+describe('loadConfig: long-context tiers and units in the price table', () => {
+  const call = (
+    provider: string,
+    model: string,
+    timestamp_ms: number,
+    input_tokens: number,
+    cached_input_tokens: number,
+    output_tokens: number,
+  ) => ({
+    provider,
+    model,
+    timestamp_ms,
+    input_tokens,
+    cached_input_tokens,
+    output_tokens,
+    reasoning_tokens: 0,
+  });
+
+  it('the shipped table bills gemini-1.5-pro prompts over 128,000 tokens at 2.5 / 10 for the whole call', () => {
+    const { prices } = loadConfig(undefined, {});
+    const at = Date.UTC(2025, 0, 15);
+    // 128,000 x 1.25 + 1,000 x 5 = 160,000 + 5,000 = 165,000 -> 0.165
+    expect(prices.cost(call('google', 'gemini-1.5-pro', at, 128_000, 0, 1_000))).toBe('0.165');
+    // 128,001 x 2.5 + 1,000 x 10 = 320,002.5 + 10,000 = 330,002.5 -> 0.3300025
+    expect(prices.cost(call('google', 'gemini-1.5-pro', at, 128_001, 0, 1_000))).toBe('0.3300025');
+  });
+
+  it('the shipped table adds the Sonnet 4 long-context tier from 2025-08-12, not before', () => {
+    const { prices } = loadConfig(undefined, {});
+    const from = Date.UTC(2025, 7, 12);
+    // 200,001 input of which 100,000 cached, 1,000 output.
+    // before: 100,001 x 3 + 100,000 x 0.3 + 1,000 x 15 = 300,003 + 30,000 + 15,000 = 345,003 -> 0.345003
+    expect(prices.cost(call('anthropic', 'claude-sonnet-4-20250514', from - 1, 200_001, 100_000, 1_000))).toBe('0.345003');
+    // from: 100,001 x 6 + 100,000 x 0.6 + 1,000 x 22.5 = 600,006 + 60,000 + 22,500 = 682,506 -> 0.682506
+    expect(prices.cost(call('anthropic', 'claude-sonnet-4-20250514', from, 200_001, 100_000, 1_000))).toBe('0.682506');
+    // at the boundary, the base: 100,000 x 3 + 100,000 x 0.3 + 1,000 x 15 = 345,000 -> 0.345
+    expect(prices.cost(call('anthropic', 'claude-sonnet-4-20250514', from, 200_000, 100_000, 1_000))).toBe('0.345');
+  });
+
+  it('loads per_1k prices and long-context tiers from a config file', () => {
+    const path = file(
+      'yaml',
+      `use_default_prices: false
+prices:
+  - { provider: acme-ai, model: rocket-1, effective_from: 2025-01-01, unit: per_1k, input_per_1m: 0.002, output_per_1m: "0.006",
+      long_context: { above_input_tokens: 1000, input_per_1m: 0.004, output_per_1m: 0.012 } }
+`,
+    );
+    const { prices } = loadConfig(path, {});
+    const at = Date.UTC(2025, 1, 1);
+    // 1,000 x 2 + 100 x 6 = 2,600 -> 0.0026 ; 1,001 x 4 + 100 x 12 = 4,004 + 1,200 = 5,204 -> 0.005204
+    expect(prices.cost(call('acme-ai', 'rocket-1', at, 1_000, 0, 100))).toBe('0.0026');
+    expect(prices.cost(call('acme-ai', 'rocket-1', at, 1_001, 0, 100))).toBe('0.005204');
+  });
+
+  it('lists bad units, absurd per-1K prices and bad tiers with the field named', () => {
+    const path = file(
+      'yaml',
+      `use_default_prices: false
+prices:
+  - { provider: a, model: m1, effective_from: 2025-01-01, unit: per_token, input_per_1m: 1, output_per_1m: 1 }
+  - { provider: a, model: m2, effective_from: 2025-01-01, unit: per_1k, input_per_1m: 0.001, output_per_1m: 3 }
+  - { provider: a, model: m3, effective_from: 2025-01-01, input_per_1m: 1, output_per_1m: 1,
+      long_context: { above_input_tokens: 10, input_per_1m: -2, output_per_1m: 1 } }
+  - { provider: a, model: m4, effective_from: 2025-01-01, input_per_1m: 1, output_per_1m: 1,
+      long_context: { above_input_tokens: 0, input_per_1m: 2, output_per_1m: 2 } }
+`,
+    );
+    const problems = problemsOf(path);
+    expect(problems).toHaveLength(2);
+    // The schema rejects m3 and m4 (a negative price, a zero boundary); the price table is then not
+    // built, so the unit and per-1K problems of m1 and m2 show up once those two are fixed.
+    expect(problems.some((p) => p.startsWith('prices.2.long_context.input_per_1m:'))).toBe(true);
+    expect(problems).toContain('prices.3.long_context.above_input_tokens: Expected integer to be greater or equal to 1');
+    const fixed = file(
+      'yaml',
+      `use_default_prices: false
+prices:
+  - { provider: a, model: m1, effective_from: 2025-01-01, unit: per_token, input_per_1m: 1, output_per_1m: 1 }
+  - { provider: a, model: m2, effective_from: 2025-01-01, unit: per_1k, input_per_1m: 0.001, output_per_1m: 3 }
+`,
+    );
+    expect(problemsOf(fixed)).toEqual([
+      'prices[0] (a/m1).unit: must be per_1m (USD per 1M tokens) or per_1k (USD per 1K tokens), got "per_token"',
+      'prices[1] (a/m2).output_per_1m: 3 USD per 1K tokens = 3000 USD per 1M tokens is absurd (over 1000 per 1M): ' +
+        'a unit error? unit: per_1k takes USD per 1K tokens; drop it for per-1M prices',
+    ]);
+  });
+});
+
+describe('loadConfig: routing candidate prices from the price table', () => {
+  it('fills a missing price from the entry in force at load time (base tier, per 1M, whatever the unit)', () => {
+    const path = file(
+      'yaml',
+      `use_default_prices: false
+prices:
+  - { provider: acme-ai, model: rocket-1, effective_from: 2020-01-01, input_per_1m: 5, output_per_1m: 15 }
+  - { provider: acme-ai, model: rocket-1, effective_from: 2021-01-01, input_per_1m: "0.5", output_per_1m: 1.5,
+      long_context: { above_input_tokens: 1000, input_per_1m: 1, output_per_1m: 3 } }
+  - { provider: acme-ai, model: rocket-1, effective_from: 2999-01-01, input_per_1m: 9, output_per_1m: 9 }
+  - { provider: acme-ai, model: mini, effective_from: 2020-01-01, unit: per_1k, input_per_1m: 0.00015, output_per_1m: 0.0006 }
+routing:
+  candidates:
+    - { id: rocket, provider: acme-ai, model: rocket-1 }
+    - { id: mini, provider: ACME-AI, model: mini }
+    - { id: own, provider: acme-ai, model: rocket-1, price: { input_per_1m: 7, output_per_1m: 8 } }
+`,
+    );
+    const { config } = loadConfig(path, {});
+    expect(config.routing.candidates.map((c) => [c.id, c.price])).toEqual([
+      ['rocket', { input_per_1m: 0.5, output_per_1m: 1.5 }], // 2021 entry: not the old 2020 one, not the 2999 one, not the tier
+      ['mini', { input_per_1m: 0.15, output_per_1m: 0.6 }], // 0.00015 and 0.0006 per 1K x 1,000
+      ['own', { input_per_1m: 7, output_per_1m: 8 }], // a given price is kept
+    ]);
+    expect(Object.isFrozen(config.routing.candidates[0]?.price)).toBe(true);
+  });
+
+  it('fills from the shipped table, dated snapshot names included', () => {
+    const path = file('yaml', 'routing:\n  candidates:\n    - { id: g, provider: openai, model: gpt-4o-2024-11-20 }\n');
+    // gpt-4o-2024-11-20 has no entry of its own: its alias gpt-4o is 2.5 / 10 since 2024-10-02.
+    expect(loadConfig(path, {}).config.routing.candidates[0]?.price).toEqual({ input_per_1m: 2.5, output_per_1m: 10 });
+  });
+
+  it('reports an unpriced candidate once, beside the other routing problems', () => {
+    const path = file(
+      'yaml',
+      `use_default_prices: false
+routing:
+  candidates:
+    - { id: ghost, provider: acme-ai, model: nothing-1 }
+    - { id: ghost, provider: acme-ai, model: nothing-2, price: { input_per_1m: 1, output_per_1m: 1 } }
+`,
+    );
+    expect(problemsOf(path)).toEqual([
+      'routing.candidates[0] (ghost).price: no price given and acme-ai/nothing-1 is not in the price table',
+      'routing.candidates[1] (ghost): duplicate id',
+    ]);
+  });
+
+  it('an invalid price table is reported, not a missing candidate price on top of it', () => {
+    const path = file(
+      'yaml',
+      `use_default_prices: false
+prices:
+  - { provider: acme-ai, model: rocket-1, effective_from: 2025-02-30, input_per_1m: 1, output_per_1m: 1 }
+routing:
+  candidates:
+    - { id: rocket, provider: acme-ai, model: rocket-1 }
+`,
+    );
+    expect(problemsOf(path)).toEqual(['prices[0] (acme-ai/rocket-1).effective_from: not an RFC 3339 date or date-time: 2025-02-30']);
+  });
+});

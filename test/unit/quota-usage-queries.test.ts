@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { candidateLive, quotaUsage } from '../../storage/queries/quota-usage.ts';
+import { candidateLive, quotaUsage, quotaUsageByUser } from '../../storage/queries/quota-usage.ts';
 import type { BuiltQuery } from '../../storage/queries/usage-summary.ts';
 
 const FROM = Date.UTC(2026, 10, 29);
@@ -35,6 +35,18 @@ const CASES: Array<[string, BuiltQuery, string, Record<string, unknown>]> = [
     { ...P, user_id: 'u1', provider: 'openai' },
   ],
   [
+    'tokens, team members (users) and provider',
+    quotaUsage({ tenant: 'acme', users: ['alice', 'bob'], provider: 'openai', metric: 'tokens', fromMs: FROM, toMs: TO }),
+    `SELECT sum(input_tokens) + sum(output_tokens) AS used FROM usage_minute WHERE ${BASE} AND user_id IN {users:Array(String)} AND provider = {provider:String}`,
+    { ...P, users: ['alice', 'bob'], provider: 'openai' },
+  ],
+  [
+    'quotaUsageByUser, usd, team members',
+    quotaUsageByUser({ tenant: 'acme', users: ['alice'], metric: 'usd', fromMs: FROM, toMs: TO }),
+    `SELECT user_id, toString(sum(cost_usd)) AS used FROM usage_minute WHERE ${BASE} AND user_id IN {users:Array(String)} GROUP BY user_id ORDER BY user_id`,
+    { ...P, users: ['alice'] },
+  ],
+  [
     'candidateLive',
     candidateLive({ fromMs: FROM }),
     `SELECT provider, model, sum(requests) AS requests,
@@ -58,5 +70,8 @@ describe('quota and routing query builders', () => {
     expect(built.query).not.toContain(evil);
     expect(built.query).toBe(quotaUsage({ tenant: 'a', user_id: 'b', provider: 'c', metric: 'usd', fromMs: 1, toMs: 2 }).query);
     expect(built.query_params).toEqual({ tenant: evil, user_id: evil, provider: evil, from_ms: FROM, to_ms: TO });
+    const team = quotaUsageByUser({ tenant: 'a', users: [evil], metric: 'tokens', fromMs: 1, toMs: 2 });
+    expect(team.query).not.toContain(evil);
+    expect(team.query_params.users).toEqual([evil]);
   });
 });
