@@ -22,7 +22,7 @@
  * injection (of any kind: an error storm's retries are a real token spike) / episodes of that kind; recall = injections detected / injections; delay = minutes from the
  * injection's start to the end of the first anomalous minute (the processor adds its 2-minute grace).
  *
- *   npm run bench:inject [-- hours=4 perKind=2 alertScore=0.45]
+ *   npm run bench:inject [-- hours=4 perKind=2 options='{"alertScore":0.45}']   (options: detector core overrides)
  *
  * Not a test: it reports what it measures, whatever it is.
  */
@@ -33,14 +33,19 @@ import pino from 'pino';
 import { loadConfig } from '../config/load.ts';
 import { MINUTE_MS } from '../domain/windows.ts';
 import { importers } from '../ingest/importers/index.ts';
-import { CORE_DETECTOR_NAME, coreDetectorFactory, createAnomalyDetection } from '../processors/anomaly/detection.ts';
+import {
+  CORE_DETECTOR_NAME,
+  coreDetectorFactory,
+  createAnomalyDetection,
+  USAGE_DETECTOR_OPTIONS,
+} from '../processors/anomaly/detection.ts';
 import type { Anomaly } from '../processors/anomaly/episodes.ts';
 import { createUsageStore } from '../processors/clickhouse-writer.ts';
 import { decodeBatch, transform } from '../processors/usage.processor.ts';
 import { openClickHouse } from '../storage/clickhouse.ts';
 import { migrate } from '../storage/migrate.ts';
 
-const args = Object.fromEntries(process.argv.slice(2).map((a) => a.split('=') as [string, string]));
+const args = Object.fromEntries(process.argv.slice(2).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
 const HOURS = Number(args.hours ?? 4);
 const PER_KIND = Number(args.perKind ?? 2);
 const START = '2023-11-16T18:15:00Z';
@@ -183,7 +188,7 @@ async function main(): Promise<void> {
     }
     const detection = createAnomalyDetection({
       clickhouse: client,
-      detectorFactory: coreDetectorFactory(args.alertScore ? { alertScore: Number(args.alertScore) } : undefined),
+      detectorFactory: coreDetectorFactory(args.options ? { ...USAGE_DETECTOR_OPTIONS, ...JSON.parse(args.options) } : undefined),
       detectorName: CORE_DETECTOR_NAME,
       logger: pino({ level: 'silent' }),
       warmupMs: 0,
@@ -222,17 +227,17 @@ async function main(): Promise<void> {
         'delay min (max)': delays.length ? String(delays[delays.length - 1]) : '-',
       };
     });
-      for (const a of episodes.values())
-          console.log(
-            a.tenant,
-            a.dimension,
-            a.series_key,
-            new Date(a.window_start_ms).toISOString(),
-            new Date(a.window_end_ms).toISOString(),
-            a.score,
-            a.actual,
-            a.expected,
-          );
+    for (const a of episodes.values())
+      console.log(
+        a.tenant,
+        a.dimension,
+        a.series_key,
+        new Date(a.window_start_ms).toISOString(),
+        new Date(a.window_end_ms).toISOString(),
+        a.score,
+        a.actual,
+        a.expected,
+      );
     const unexplained = [...episodes.values()].filter(
       (a) => !labels.some((l) => a.tenant === l.tenant && a.window_start_ms < l.endMs + 5 * MINUTE_MS && a.window_end_ms > l.startMs),
     );

@@ -32,20 +32,37 @@ export const ANOMALY_EVENT = 'anomaly';
 export const CORE_DETECTOR_NAME = 'robust-seasonal@1';
 
 /**
- * The core's alert score for usage series: lower than its NAB-tuned default, because the usage
- * rules add their own conditions (twice the baseline, a floor in tokens, requests or USD). The core
- * scores a point against the largest deviation of the last days, so a second incident as large as
- * the first scores about 0.5: 0.45 still catches it. Measured with `npm run bench:inject`
- * (recall of repeated bursts 0.5 at the default, 1.0 at 0.45; see docs/anomaly-detection.md).
+ * The core's tuning for minute usage series (its NAB defaults are for 5-minute machine metrics):
+ * - memory: 4 hours of level baseline (240 points), 8 hours of baseline errors (480), a day of
+ *   calibration (1,440) and 14 values per seasonal slot, instead of 1,000, 2,000, 6,000 and 84:
+ *   there is one detector per series, metric and kind, and a user series with two kinds then
+ *   holds about 0.56 MB instead of 2.3 MB (heap + array buffers over 200 series fed 3,000
+ *   minutes; about 30 µs per series-minute);
+ * - no damping of repeated scores (`cooldownPoints` 0): a second incident an hour after the first
+ *   must alert again; the episode tracker already merges the minutes of one incident;
+ * - a level shift only after 30 minutes (a runaway lasting a quarter of an hour must not become
+ *   the new normal);
+ * - alert score 0.4: the usage rules add their own conditions (twice the baseline, a floor in
+ *   tokens, requests or USD), so the core may be more sensitive.
+ * Chosen by measurement with `npm run bench:inject` (figures in docs/anomaly-detection.md): with
+ * the NAB defaults, repeated bursts and storms were found once in two; with these, every injection.
  */
-export const USAGE_ALERT_SCORE = 0.45;
+export const USAGE_DETECTOR_OPTIONS: Readonly<Partial<DetectorOptions>> = Object.freeze({
+  baselinePoints: 240,
+  errorPoints: 480,
+  calibrationPoints: 1_440,
+  slotValues: 14,
+  cooldownPoints: 0,
+  shiftPoints: 30,
+  alertScore: 0.4,
+});
 
 /**
  * Streaming detectors for the usage series from the detector core (processors/anomaly/detector.ts,
  * tuned on NAB): label = the core's label; expected = the core's baseline (the value itself while
  * it is still learning, so nothing looks "above expected" then).
  */
-export function coreDetectorFactory(options: Partial<DetectorOptions> = { alertScore: USAGE_ALERT_SCORE }): DetectorFactory {
+export function coreDetectorFactory(options: Partial<DetectorOptions> = USAGE_DETECTOR_OPTIONS): DetectorFactory {
   return () => {
     const core = createDetector(options);
     return {
