@@ -48,11 +48,27 @@ export async function openClickHouse(config: ClickHouseConfig): Promise<ClickHou
   try {
     // NOTE: chdb ships its own copy of the client-common types; the objects are the same shape.
     const connection = createChdbConnection({ path }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
-    return createClient({ connection });
+    return withFreshInsertSettings(createClient({ connection }));
   } catch (err) {
     if (isLockedByAnotherProcess(path, err)) throw new DataFolderLockedError(path);
     throw err;
   }
+}
+
+/**
+ * TRICKY: chDB keeps an insert's settings on its session, so an insert that gives no
+ * `insert_deduplication_token` inherited the previous insert's token and was dropped, silently,
+ * as a duplicate of it (test/integration/clickhouse-client.int.test.ts). Every insert therefore
+ * states its token: its own, or '' (no token: the server's default, de-duplication by block hash).
+ */
+function withFreshInsertSettings(client: ClickHouseClient): ClickHouseClient {
+  const insert = client.insert.bind(client);
+  client.insert = ((params: Parameters<ClickHouseClient['insert']>[0]) =>
+    insert({
+      ...params,
+      clickhouse_settings: { insert_deduplication_token: '', ...params.clickhouse_settings },
+    })) as ClickHouseClient['insert'];
+  return client;
 }
 
 /**
