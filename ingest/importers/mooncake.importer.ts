@@ -17,6 +17,7 @@
  * | output_length  | output_tokens      | integer, as-is |
  * | hash_ids       | prompt_hash        | hex sha256 of the ids joined by `,` (`0,1,2`), first 32 hex digits; same block chain = same prompt prefix. Omitted when hash_ids is absent or empty |
  * | hash_ids       | tags.prefix_blocks | number of 512-token prefix blocks, as a decimal string |
+ * | hash_ids       | tags.prefix_chain  | prefix checkpoints `tokens:block id` (domain/prompt-prefix.ts), for the cache recommendation |
  * | (file, line)   | event_id           | `mooncake:<file name without extension>:<line>` (line 1 = first request) |
  * | —              | tenant             | option `tenant`; default `mooncake` |
  * | —              | provider           | option `provider`; default `moonshot` |
@@ -29,6 +30,7 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+import { PREFIX_CHAIN_TAG, prefixChainTag } from '../../domain/prompt-prefix.ts';
 import {
   clipRaw,
   eventIdOf,
@@ -45,6 +47,22 @@ import {
 export const MOONCAKE_DEFAULT_START = '2024-01-01T00:00:00Z';
 /** Tokens per prefix block in `hash_ids`. */
 export const MOONCAKE_BLOCK_TOKENS = 512;
+
+/**
+ * `tags.prefix_chain` (domain/prompt-prefix.ts) of a block chain: checkpoint i covers the first
+ * min((i + 1) x 512, input_length) tokens and is named by block id i, which in Mooncake's trace
+ * stands for the whole chain up to it. Omitted (empty object) when the row's lengths do not fit
+ * its blocks (two checkpoints with the same token count) or the input length is not a number.
+ */
+function prefixChain(ids: readonly number[], inputLength: unknown): { prefix_chain?: string } {
+  if (ids.length === 0 || !Number.isSafeInteger(inputLength)) return {};
+  try {
+    const cps = ids.map((id, i) => ({ tokens: Math.min((i + 1) * MOONCAKE_BLOCK_TOKENS, inputLength as number), hash: String(id) }));
+    return { [PREFIX_CHAIN_TAG]: prefixChainTag(cps) };
+  } catch {
+    return {};
+  }
+}
 
 /** prompt_hash of a block chain: hex sha256 of the ids joined by ',', first 32 hex digits. */
 export function mooncakePromptHash(hashIds: readonly number[]): string {
@@ -118,7 +136,7 @@ function mapLine(text: string, line: number, path: string, d: Defaults): Importe
     if (ids !== undefined) {
       if (Array.isArray(ids) && ids.every((x) => Number.isSafeInteger(x))) {
         if (ids.length > 0) value.prompt_hash = mooncakePromptHash(ids as number[]);
-        value.tags = { prefix_blocks: String(ids.length) };
+        value.tags = { prefix_blocks: String(ids.length), ...prefixChain(ids as number[], row.input_length) };
       } else {
         problems.push(`hash_ids: not an array of integers: ${short(ids)}`);
       }

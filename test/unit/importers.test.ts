@@ -240,7 +240,7 @@ describe('burstgpt importer', () => {
 describe('mooncake importer', () => {
   const hashOf = (ids: number[]) => createHash('sha256').update(ids.join(',')).digest('hex').slice(0, 32);
 
-  it('maps rows: relative ms, tokens, prompt_hash from hash_ids, prefix_blocks', async () => {
+  it('maps rows: relative ms, tokens, prompt_hash from hash_ids, prefix_blocks and prefix_chain', async () => {
     const records = await readAll('mooncake', MOONCAKE);
     expect(records).toHaveLength(12031);
     const start = Date.UTC(2024, 0, 1); // documented placeholder default start
@@ -256,7 +256,11 @@ describe('mooncake importer', () => {
         input_tokens: 6758,
         output_tokens: 500,
         prompt_hash: hashOf([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]),
-        tags: { prefix_blocks: '14' },
+        // Checkpoints every 512 tokens, named by block id; the last block is partial (6,758 tokens).
+        tags: {
+          prefix_blocks: '14',
+          prefix_chain: '512:0 1024:1 1536:2 2048:3 2560:4 3072:5 3584:6 4096:7 4608:8 5120:9 5632:10 6144:11 6656:12 6758:13',
+        },
       },
     });
     expect(records[0]?.value.prompt_hash).toMatch(/^[0-9a-f]{32}$/);
