@@ -8,9 +8,12 @@ import { parseRfc3339 } from '../domain/usage-event-validation.ts';
 import { TRACE_FORMATS, type TraceFormat } from '../ingest/importers/importer.ts';
 import { detectFormat } from '../ingest/importers/index.ts';
 import { DataFolderLockedError } from '../storage/clickhouse.ts';
+import { registerContextCommand } from './commands/context.ts';
 import { MAX_DETECT_RANGE_MS, runDetect } from './commands/detect.ts';
 import { demoSources, runImportCommand } from './commands/import.ts';
 import { runMigrate } from './commands/migrate.ts';
+import { registerRecommendationsCommand } from './commands/recommendations.ts';
+import { registerReconcileCommand } from './commands/reconcile.ts';
 import { REPORT_FILE_FORMATS, type ReportFileFormat, runReport, weekOption, writeTenantReports } from './commands/report.ts';
 import { serve } from './commands/serve.ts';
 import { runSql, SQL_FORMATS } from './commands/sql.ts';
@@ -103,6 +106,10 @@ for (const [role, description] of [
     .description(description)
     .action(async () => serve(role, config(), exitWith));
 }
+
+registerContextCommand(program);
+registerRecommendationsCommand(program, config);
+registerReconcileCommand(program, config);
 
 program
   .command('check-config')

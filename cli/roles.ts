@@ -20,6 +20,7 @@ import { reportServiceFromConfig, startWeeklyReports } from '../processors/repor
 import { repairRollups } from '../processors/rollup-repair.ts';
 import { type ClickHouseClient, openClickHouse } from '../storage/clickhouse.ts';
 import { migrate } from '../storage/migrate.ts';
+import { registerContextRoutes, startContextProcessing } from './context-roles.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { kafkaLogCreator, type Logger } from './logger.ts';
 
@@ -101,6 +102,8 @@ async function startProcessing(ctx: Ctx, transport: Transport, client: ClickHous
     ctx.logger.info({ event: 'processor.stats', final: true, ...pipelines.usageStats });
   });
   pipelines.done.catch((err: unknown) => void ctx.lifecycle.stop(err));
+  // Conversation context sync (docs/contexts.md): its own topic and consumer group.
+  startContextProcessing(ctx, transport, client);
   // Quota alerts, when quotas are configured; stopped before the processor and ClickHouse.
   const alerts = startQuotaAlerts({
     clickhouse: client,
@@ -160,7 +163,7 @@ export async function startRole(role: Role, ctx: Ctx): Promise<{ url?: string }>
   if (role !== 'api') {
     if (useKafka) {
       const k = kafkaTransport(ctx);
-      await k.ensureTopics([config.kafka.usage_topic, config.kafka.dlq_topic]);
+      await k.ensureTopics([config.kafka.usage_topic, config.kafka.dlq_topic, config.contexts.topic]);
       readiness.kafka = () => k.ping();
       transport = k;
     } else {
@@ -208,6 +211,7 @@ export async function startRole(role: Role, ctx: Ctx): Promise<{ url?: string }>
           }
         : undefined,
   });
+  registerContextRoutes(app, ctx, transport, client);
   // Registered last, so it stops first: no new requests, in-flight ones finish.
   ctx.lifecycle.add('http', () => app.close());
   const url = await app.listen({ host: config.http.host, port: config.http.port });

@@ -183,7 +183,11 @@ export function toWireRecord(r: ContextRecord): ContextRecordV1 {
     message_id: r.message_id,
     platform: r.platform,
     role: r.role,
-    ...(r.deleted ? {} : r.content !== null ? { content: r.content } : { content_sha256: r.content_sha256, content_length: r.content_length }),
+    ...(r.deleted
+      ? {}
+      : r.content !== null
+        ? { content: r.content }
+        : { content_sha256: r.content_sha256, content_length: r.content_length }),
     ...(r.tool_call_id === '' ? {} : { tool_call_id: r.tool_call_id }),
     created_at: rfc3339(r.created_at_ms),
     updated_at: rfc3339(r.updated_at_ms),

@@ -38,18 +38,22 @@ const text = (cps: readonly PrefixCheckpoint[]) => cps.map((c) => `${c.tokens}:$
  */
 export function prefixChainTag(checkpoints: readonly PrefixCheckpoint[], maxChars = PREFIX_CHAIN_MAX_CHARS): string {
   checkpoints.forEach((c, i) => {
-    if (!Number.isSafeInteger(c.tokens) || c.tokens <= 0) throw new RangeError(`checkpoints[${i}].tokens: must be a whole number > 0, got ${c.tokens}`);
+    if (!Number.isSafeInteger(c.tokens) || c.tokens <= 0)
+      throw new RangeError(`checkpoints[${i}].tokens: must be a whole number > 0, got ${c.tokens}`);
     if (typeof c.hash !== 'string' || !/^[^\s:]+$/.test(c.hash))
       throw new RangeError(`checkpoints[${i}].hash: must be non-empty, without spaces or ':', got ${JSON.stringify(c.hash)}`);
     if (i > 0 && c.tokens <= (checkpoints[i - 1] as PrefixCheckpoint).tokens)
-      throw new RangeError(`checkpoints[${i}].tokens: must be greater than the previous checkpoint's (${(checkpoints[i - 1] as PrefixCheckpoint).tokens})`);
+      throw new RangeError(
+        `checkpoints[${i}].tokens: must be greater than the previous checkpoint's (${(checkpoints[i - 1] as PrefixCheckpoint).tokens})`,
+      );
   });
   if (text(checkpoints).length <= maxChars) return text(checkpoints);
   const n = checkpoints.length;
   const kept = new Set<number>([n - 1]);
   for (let p = 1; p <= n; p *= 2) kept.add(p - 1);
   const pick = () => [...kept].sort((a, b) => a - b).map((i) => checkpoints[i] as PrefixCheckpoint);
-  if (text(pick()).length > maxChars) throw new RangeError(`checkpoints: even the first, power-of-two and last ones exceed ${maxChars} characters`);
+  if (text(pick()).length > maxChars)
+    throw new RangeError(`checkpoints: even the first, power-of-two and last ones exceed ${maxChars} characters`);
   for (let i = n - 2; i >= 0; i--) {
     if (kept.has(i)) continue;
     kept.add(i);

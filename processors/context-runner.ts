@@ -27,7 +27,14 @@ export interface ContextStats {
   dead_letters: number;
 }
 
-export const emptyContextStats = (): ContextStats => ({ batches: 0, messages: 0, written: 0, duplicates: 0, superseded: 0, dead_letters: 0 });
+export const emptyContextStats = (): ContextStats => ({
+  batches: 0,
+  messages: 0,
+  written: 0,
+  duplicates: 0,
+  superseded: 0,
+  dead_letters: 0,
+});
 
 export interface ContextHandlerDeps {
   store: ContextStore;
@@ -46,7 +53,11 @@ export function createContextHandler(deps: ContextHandlerDeps): BatchHandler {
   return async (batch: ConsumedBatch): Promise<void> => {
     if (batch.messages.length === 0) return;
     const nowMs = now();
-    const decoded = decodeContextBatch(toRawMessages(batch), { nowMs, maxFutureSkewMs: deps.maxFutureSkewMs, storeContent: deps.storeContent });
+    const decoded = decodeContextBatch(toRawMessages(batch), {
+      nowMs,
+      maxFutureSkewMs: deps.maxFutureSkewMs,
+      storeContent: deps.storeContent,
+    });
     const lookup = await deps.store.lookup(contextKeysToLookUp(decoded));
     const outcome = transformContexts(decoded, lookup, { nowMs, storeContent: deps.storeContent });
     await deps.store.write(outcome);

@@ -162,7 +162,15 @@ export function transformContexts(
     if (d.kind === 'dead') {
       const raw = contextDeadLetterRaw(d.raw.value, ctx.storeContent(d.tenant));
       deadLetters.push(
-        deadLetter({ reason: d.reason, errors: d.errors, raw, source: d.raw.source, tenant: d.tenant, eventId: d.messageId, nowMs: ctx.nowMs }),
+        deadLetter({
+          reason: d.reason,
+          errors: d.errors,
+          raw,
+          source: d.raw.source,
+          tenant: d.tenant,
+          eventId: d.messageId,
+          nowMs: ctx.nowMs,
+        }),
       );
       continue;
     }

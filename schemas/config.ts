@@ -209,6 +209,14 @@ export const ConfigSchema = Type.Object(
     contexts: ContextsConfigSchema,
     /** Weekly reports (schemas/reports-config.ts, docs/reports.md): schedule and tenant time zones; checked by `checkReportsConfig`. */
     reports: ReportsConfigSchema,
+    /** Reconciliation with a provider's usage export (`quotaflow reconcile`, docs/recommendations.md). */
+    reconcile: Type.Object(
+      {
+        /** A day/model row is flagged when a count differs from the provider's by more than this share (0.01 = 1%). */
+        tolerance: Type.Number({ minimum: 0, maximum: 1, default: 0.01 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false },
 );

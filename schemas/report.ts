@@ -12,7 +12,10 @@ import { type Static, type TSchema, Type } from '@sinclair/typebox';
 export const REPORT_VERSION = 1;
 
 const Usd = Type.String({ pattern: '^-?[0-9]+(\\.[0-9]+)?$', description: 'USD, exact decimal string.' });
-const Amount = Type.String({ pattern: '^-?[0-9]+(\\.[0-9]+)?$', description: 'Exact decimal string in the metric unit (tokens, requests or USD).' });
+const Amount = Type.String({
+  pattern: '^-?[0-9]+(\\.[0-9]+)?$',
+  description: 'Exact decimal string in the metric unit (tokens, requests or USD).',
+});
 const Count = Type.Integer({ minimum: 0 });
 const Time = Type.String({ description: 'RFC 3339, UTC.' });
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -159,7 +162,16 @@ export const ReportRecommendation = Type.Object(
     id: Type.String(),
     kind: Type.String(),
     tenant: Type.String(),
-    subject: Type.Record(Type.String(), Type.String(), { description: 'What it is about: provider, model, user_id, task_id, prompt_hash.' }),
+    subject: Type.Object(
+      {
+        provider: Type.Optional(Type.String()),
+        model: Type.Optional(Type.String()),
+        user_id: Type.Optional(Type.String()),
+        task_id: Type.Optional(Type.String()),
+        prompt_hash: Type.Optional(Type.String()),
+      },
+      { description: 'What it is about; absent fields are not part of it.' },
+    ),
     title: Type.String(),
     rationale: Type.String(),
     evidence: Type.Object({
@@ -182,6 +194,7 @@ export type ReportRecommendation = Static<typeof ReportRecommendation>;
 export const ReportAdoption = Type.Object(
   {
     id: Type.String(),
+    kind: Type.Optional(Type.String()),
     estimated_usd: Type.Union([Usd, Type.Number()]),
     actual_usd: Type.Union([Usd, Type.Number(), Type.Null()]),
     ratio: Nullable(Type.Number({ description: 'actual / estimated.' })),

@@ -2,6 +2,7 @@
  * Stored weekly reports and the scheduler's run log (schemas/clickhouse/0007): tables `reports`
  * (ReplacingMergeTree on generated_at, key (tenant, week)) and `report_runs`.
  */
+import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from './clickhouse.ts';
 
 /** One stored report: the three renderings of one report document. */
@@ -90,10 +91,18 @@ export interface ReportRun {
   error: string;
 }
 
-/** Append runs to the log. @throws whatever the ClickHouse client throws. */
+/**
+ * Append runs to the log. The insert's deduplication token hashes the rows, so a retried insert
+ * adds nothing and a different one is never taken for a retry.
+ * TRICKY: the token is always set: on chDB the client's per-insert settings stay on the session,
+ * so an insert without its own token would reuse the previous insert's and could be dropped as a
+ * duplicate of it.
+ * @throws whatever the ClickHouse client throws.
+ */
 export async function recordRuns(client: ClickHouseClient, runs: readonly ReportRun[]): Promise<void> {
   if (runs.length === 0) return;
   await client.insert({
+    clickhouse_settings: { insert_deduplication_token: createHash('sha256').update(JSON.stringify(runs)).digest('hex') },
     table: 'report_runs',
     values: runs.map((r) => ({
       run_id: r.run_id,
@@ -114,7 +123,12 @@ export async function recordRuns(client: ClickHouseClient, runs: readonly Report
  * `status`, only those. `lastRuns(c, job, 1, 'ok')[0]` is the job's last success.
  * @throws whatever the ClickHouse client throws.
  */
-export async function lastRuns(client: ClickHouseClient, job: string | undefined, limit: number, status?: ReportRunStatus): Promise<ReportRun[]> {
+export async function lastRuns(
+  client: ClickHouseClient,
+  job: string | undefined,
+  limit: number,
+  status?: ReportRunStatus,
+): Promise<ReportRun[]> {
   const where: string[] = [];
   const params: Record<string, unknown> = { limit };
   if (job !== undefined) {

@@ -199,7 +199,10 @@ export const contextsReadRoute: FastifyPluginAsync<ContextsReadRouteOptions> = a
           : Number(
               (
                 await (
-                  await opts.clickhouse.query({ ...contextLastSeqQuery([{ tenant: access.tenant, user_id: userId }]), format: 'JSONEachRow' })
+                  await opts.clickhouse.query({
+                    ...contextLastSeqQuery([{ tenant: access.tenant, user_id: userId }]),
+                    format: 'JSONEachRow',
+                  })
                 ).json<{ seq: number | string }>()
               )[0]?.seq ?? 0,
             );

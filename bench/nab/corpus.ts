@@ -73,7 +73,8 @@ function windowRows(name: string, timestampsMs: Float64Array, limits: [string, s
   const spans = limits.map(([a, b]) => {
     const start = index.get(parseNabTime(a));
     const end = index.get(parseNabTime(b));
-    if (start === undefined || end === undefined) throw new Error(`${name}: window [${a}, ${b}] does not start and end on rows of the series`);
+    if (start === undefined || end === undefined)
+      throw new Error(`${name}: window [${a}, ${b}] does not start and end on rows of the series`);
     return { start, end };
   });
   return spans.sort((x, y) => x.start - y.start);

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import type { LoadedConfig } from '../../config/load.ts';
 import { IsoWeekError, isoWeekOf, parseIsoWeek } from '../../domain/iso-week.ts';
@@ -18,8 +18,13 @@ import { withStore } from '../pipeline.ts';
 export const REPORT_FILE_FORMATS = ['json', 'md', 'html'] as const;
 export type ReportFileFormat = (typeof REPORT_FILE_FORMATS)[number];
 
-/** Where the demo writes its reports, relative to the working directory. */
-export const DEMO_REPORTS_DIR = join('.quotaflow', 'reports');
+/**
+ * Where the demo writes its reports: `reports` beside the embedded data folder (so
+ * `.quotaflow/reports` by default), or `.quotaflow/reports` in the working directory in server mode.
+ */
+export function demoReportsDir(clickhouse: LoadedConfig['config']['clickhouse']): string {
+  return clickhouse.mode === 'embedded' ? join(dirname(resolve(clickhouse.path)), 'reports') : resolve('.quotaflow', 'reports');
+}
 
 /** commander parser of `--week`: an ISO week name. */
 export function weekOption(value: string): string {
@@ -71,7 +76,7 @@ export function fileSafe(tenant: string): string {
 export async function writeTenantReports(
   loaded: LoadedConfig,
   client: ClickHouseClient,
-  dir = DEMO_REPORTS_DIR,
+  dir = demoReportsDir(loaded.config.clickhouse),
   engine?: RecommendationEngine,
 ): Promise<string[]> {
   const service = reportServiceFromConfig(client, loaded, engine);

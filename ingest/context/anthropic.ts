@@ -42,40 +42,53 @@ export interface AnthropicPayload {
  */
 export function fromAnthropic(payload: unknown, stamp: RecordStamp): Normalised {
   const messages = Array.isArray(payload) ? payload : isObject(payload) ? payload.messages : undefined;
-  if (!Array.isArray(messages)) throw new ContextFormatError('messages', 'expected an array of messages (or { "system": ..., "messages": [...] })');
+  if (!Array.isArray(messages))
+    throw new ContextFormatError('messages', 'expected an array of messages (or { "system": ..., "messages": [...] })');
   const b = new RecordBuilder(stamp, DEFAULT_PLATFORM.anthropic);
   const system = isObject(payload) ? payload.system : undefined;
   if (typeof system === 'string') b.add('system', system);
   else if (Array.isArray(system)) {
-    system.forEach((blk: unknown, j) => {
+    for (const [j, blk] of system.entries()) {
       if (isObject(blk) && blk.type === 'text' && typeof blk.text === 'string') b.add('system', blk.text);
       else b.note(`system[${j}]`, `${partType(blk)} skipped (records carry text only)`);
-    });
+    }
   } else if (system !== undefined) b.note('system', 'neither a string nor text blocks: skipped');
 
-  messages.forEach((m: unknown, i) => {
+  for (const [i, m] of (messages as unknown[]).entries()) {
     const at = `messages[${i}]`;
-    if (!isObject(m)) return b.note(at, 'not an object: skipped');
-    const role = m.role === 'user' || m.role === 'assistant' ? m.role : undefined;
-    if (role === undefined) return b.note(`${at}.role`, 'unknown role: message skipped');
+    const role = isObject(m) && (m.role === 'user' || m.role === 'assistant') ? m.role : undefined;
+    if (!isObject(m) || role === undefined) {
+      b.note(isObject(m) ? `${at}.role` : at, isObject(m) ? 'unknown role: message skipped' : 'not an object: skipped');
+      continue;
+    }
     const content = m.content;
-    if (typeof content === 'string') return b.add(role, content);
-    if (!Array.isArray(content)) return b.note(`${at}.content`, 'no text: message skipped');
-    content.forEach((blk: unknown, j) => {
-      const path = `${at}.content[${j}]`;
-      if (isObject(blk) && blk.type === 'text' && typeof blk.text === 'string') return b.add(role, blk.text);
-      if (!isObject(blk) || blk.type !== 'tool_result') return b.note(path, `${partType(blk)} skipped (records carry text only)`);
-      const callId = typeof blk.tool_use_id === 'string' ? blk.tool_use_id : undefined;
-      const inner = blk.content;
-      if (typeof inner === 'string' || inner === undefined) return b.add('tool', inner ?? '', callId);
-      if (!Array.isArray(inner)) return b.note(`${path}.content`, 'no text: tool result skipped');
-      inner.forEach((p: unknown, k) => {
-        if (isObject(p) && p.type === 'text' && typeof p.text === 'string') b.add('tool', p.text, callId);
-        else b.note(`${path}.content[${k}]`, `${partType(p)} skipped (records carry text only)`);
-      });
-    });
-  });
+    if (typeof content === 'string') b.add(role, content);
+    else if (!Array.isArray(content)) b.note(`${at}.content`, 'no text: message skipped');
+    else for (const [j, blk] of content.entries()) addBlock(b, role, blk, `${at}.content[${j}]`);
+  }
   return b.result();
+}
+
+/** One content block of a message: text of the message's role, a tool result's texts, or a note. */
+function addBlock(b: RecordBuilder, role: 'user' | 'assistant', blk: unknown, path: string): void {
+  if (isObject(blk) && blk.type === 'text' && typeof blk.text === 'string') {
+    b.add(role, blk.text);
+    return;
+  }
+  if (!isObject(blk) || blk.type !== 'tool_result') {
+    b.note(path, `${partType(blk)} skipped (records carry text only)`);
+    return;
+  }
+  const callId = typeof blk.tool_use_id === 'string' ? blk.tool_use_id : undefined;
+  const inner = blk.content;
+  if (typeof inner === 'string' || inner === undefined) b.add('tool', inner ?? '', callId);
+  else if (!Array.isArray(inner)) b.note(`${path}.content`, 'no text: tool result skipped');
+  else {
+    for (const [k, p] of inner.entries()) {
+      if (isObject(p) && p.type === 'text' && typeof p.text === 'string') b.add('tool', p.text, callId);
+      else b.note(`${path}.content[${k}]`, `${partType(p)} skipped (records carry text only)`);
+    }
+  }
 }
 
 /** Anthropic `system` + `messages` from one conversation's live records, in order. */
@@ -87,7 +100,10 @@ export function toAnthropic(records: readonly RenderableRecord[]): Rendered<Anth
     const text = r.content as string;
     if (r.role === 'system') {
       if (messages.length > 0) {
-        notes.push({ path: `records[${i}]`, reason: 'system message moved to the top-level system prompt (Anthropic has no system role in messages)' });
+        notes.push({
+          path: `records[${i}]`,
+          reason: 'system message moved to the top-level system prompt (Anthropic has no system role in messages)',
+        });
       }
       system.push({ type: 'text', text });
     } else if (r.role === 'tool') {

@@ -46,11 +46,17 @@ export function fromOpenAIChat(payload: unknown, stamp: RecordStamp): Normalised
   const messages = Array.isArray(payload) ? payload : isObject(payload) ? payload.messages : undefined;
   if (!Array.isArray(messages)) throw new ContextFormatError('messages', 'expected an array of chat messages (or { "messages": [...] })');
   const b = new RecordBuilder(stamp, DEFAULT_PLATFORM.openai);
-  messages.forEach((m: unknown, i) => {
+  for (const [i, m] of (messages as unknown[]).entries()) {
     const at = `messages[${i}]`;
-    if (!isObject(m)) return b.note(at, 'not an object: skipped');
+    if (!isObject(m)) {
+      b.note(at, 'not an object: skipped');
+      continue;
+    }
     const role = typeof m.role === 'string' ? ROLES[m.role] : undefined;
-    if (role === undefined) return b.note(`${at}.role`, 'unknown role: message skipped');
+    if (role === undefined) {
+      b.note(`${at}.role`, 'unknown role: message skipped');
+      continue;
+    }
     const callId = typeof m.tool_call_id === 'string' ? m.tool_call_id : undefined;
     const hasToolCalls = Array.isArray(m.tool_calls) && m.tool_calls.length > 0;
     if (hasToolCalls) b.note(`${at}.tool_calls`, `${(m.tool_calls as unknown[]).length} tool call(s) skipped (records carry text only)`);
@@ -60,17 +66,17 @@ export function fromOpenAIChat(payload: unknown, stamp: RecordStamp): Normalised
       // An empty content beside tool calls is no text of its own.
       if (content !== '' || !hasToolCalls) b.add(role, content, callId);
     } else if (Array.isArray(content)) {
-      content.forEach((p: unknown, j) => {
+      for (const [j, p] of content.entries()) {
         if (isObject(p) && p.type === 'text' && typeof p.text === 'string') b.add(role, p.text, callId);
         else if (isObject(p) && p.type === 'refusal' && typeof p.refusal === 'string') b.add(role, p.refusal, callId);
         else b.note(`${at}.content[${j}]`, `${partType(p)} skipped (records carry text only)`);
-      });
+      }
     } else if (typeof m.refusal === 'string') {
       b.add(role, m.refusal, callId);
     } else if (!hasToolCalls) {
       b.note(`${at}.content`, 'no text: message skipped');
     }
-  });
+  }
   return b.result();
 }
 

@@ -11,6 +11,7 @@
  * Out: `{ input }`, one item per record: `{ type: 'message', role, content }`, or
  * `{ type: 'function_call_output', call_id, output }` for a tool result.
  */
+import type { ContextRole } from '../../schemas/context-record.ts';
 import {
   ContextFormatError,
   DEFAULT_PLATFORM,
@@ -45,6 +46,42 @@ function partText(p: unknown): string | undefined {
   return undefined;
 }
 
+/** The texts of a part list (`content` or `output`), one record each; other parts are notes. */
+function addParts(b: RecordBuilder, role: ContextRole, parts: unknown[], path: string, callId?: string): void {
+  for (const [j, p] of parts.entries()) {
+    const text = partText(p);
+    if (text === undefined) b.note(`${path}[${j}]`, `${partType(p)} skipped (records carry text only)`);
+    else b.add(role, text, callId);
+  }
+}
+
+/** One input item: a message, a tool output, or a note. */
+function addItem(b: RecordBuilder, item: unknown, at: string): void {
+  if (!isObject(item)) {
+    b.note(at, 'not an object: skipped');
+    return;
+  }
+  const type = item.type;
+  if (typeof type === 'string' && TOOL_OUTPUTS.has(type)) {
+    const callId = typeof item.call_id === 'string' ? item.call_id : undefined;
+    const output = item.output;
+    if (typeof output === 'string') b.add('tool', output, callId);
+    else if (Array.isArray(output)) addParts(b, 'tool', output, `${at}.output`, callId);
+    else b.note(`${at}.output`, 'no text: item skipped');
+    return;
+  }
+  if (type !== undefined && type !== 'message') {
+    b.note(at, `${typeof type === 'string' ? type.slice(0, 40) : 'unknown'} item skipped (records carry text only)`);
+    return;
+  }
+  const role = typeof item.role === 'string' ? ROLES[item.role] : undefined;
+  const content = item.content;
+  if (role === undefined) b.note(`${at}.role`, 'unknown role: item skipped');
+  else if (typeof content === 'string') b.add(role, content);
+  else if (Array.isArray(content)) addParts(b, role, content, `${at}.content`);
+  else b.note(`${at}.content`, 'no text: item skipped');
+}
+
 /**
  * Records from a Responses `input` (one conversation).
  * @throws ContextFormatError when there is no input string or item array.
@@ -61,38 +98,7 @@ export function fromOpenAIResponses(payload: unknown, stamp: RecordStamp): Norma
     return b.result();
   }
   if (!Array.isArray(input)) throw new ContextFormatError('input', 'expected a string or an array of input items (or { "input": ... })');
-  input.forEach((item: unknown, i) => {
-    const at = `input[${i}]`;
-    if (!isObject(item)) return b.note(at, 'not an object: skipped');
-    const type = item.type;
-    if (typeof type === 'string' && TOOL_OUTPUTS.has(type)) {
-      const callId = typeof item.call_id === 'string' ? item.call_id : undefined;
-      const output = item.output;
-      if (typeof output === 'string') b.add('tool', output, callId);
-      else if (Array.isArray(output)) {
-        output.forEach((p: unknown, j) => {
-          const text = partText(p);
-          if (text === undefined) b.note(`${at}.output[${j}]`, `${partType(p)} skipped (records carry text only)`);
-          else b.add('tool', text, callId);
-        });
-      } else b.note(`${at}.output`, 'no text: item skipped');
-      return;
-    }
-    if (type !== undefined && type !== 'message') {
-      return b.note(at, `${typeof type === 'string' ? type.slice(0, 40) : 'unknown'} item skipped (records carry text only)`);
-    }
-    const role = typeof item.role === 'string' ? ROLES[item.role] : undefined;
-    if (role === undefined) return b.note(`${at}.role`, 'unknown role: item skipped');
-    const content = item.content;
-    if (typeof content === 'string') b.add(role, content);
-    else if (Array.isArray(content)) {
-      content.forEach((p: unknown, j) => {
-        const text = partText(p);
-        if (text === undefined) b.note(`${at}.content[${j}]`, `${partType(p)} skipped (records carry text only)`);
-        else b.add(role, text);
-      });
-    } else b.note(`${at}.content`, 'no text: item skipped');
-  });
+  for (const [i, item] of (input as unknown[]).entries()) addItem(b, item, `input[${i}]`);
   return b.result();
 }
 

@@ -31,7 +31,7 @@ import {
   TENANT_RANGE,
   tokensText,
   usdAt,
-  usdText,
+  usdParen,
 } from './recommendation.ts';
 
 /** The query: per (task_id, provider, model), the bursts of small calls and their smallest input. */
@@ -112,7 +112,7 @@ export const batchRule: RecommendationRule = {
         rationale:
           `${label} sent ${inBursts.toLocaleString('en-US')} small calls (<= ${t.smallInputTokens.toLocaleString('en-US')} input tokens) in ` +
           `${plural(bursts, 'burst')} of calls <= ${t.burstGapMs / 1000} s apart; merging each burst into one request sends ` +
-          `the shared prompt (at most ${overhead.toLocaleString('en-US')} tokens) once, saving up to ${tokensText(s.tokens)} input tokens (${usdText(s.usd)}) in the range.`,
+          `the shared prompt (at most ${overhead.toLocaleString('en-US')} tokens) once, saving up to ${tokensText(s.tokens)} input tokens${usdParen(s.usd)} in the range.`,
         figures: {
           bursts,
           calls_in_bursts: inBursts,

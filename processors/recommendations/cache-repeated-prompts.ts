@@ -43,6 +43,7 @@ import {
   TENANT_RANGE,
   tokensText,
   usdAt,
+  usdParen,
   usdText,
 } from './recommendation.ts';
 
@@ -195,8 +196,8 @@ export const cacheRule: RecommendationRule = {
           `${hits.toLocaleString('en-US')} of ${calls.toLocaleString('en-US')} calls (${pct(hits / calls)}) on ${label} repeated a prompt ` +
           `or prompt prefix sent less than ${shortMin} min before; ` +
           (variant === 'prompt_cache'
-            ? `${tokensText(saving.tokens)} of ${tokensText(inputTokens)} input tokens (${pct(saving.tokens.toNumber() / inputTokens)}) could be read from the provider's prompt cache, saving ${usdText(saving.usd)} in the range.`
-            : `${num(row, 'exact_calls_short').toLocaleString('en-US')} were exact repeats whose whole cost, ${usdText(saving.usd)} (${tokensText(saving.tokens)} tokens), a response cache would avoid.`),
+            ? `${tokensText(saving.tokens)} of ${tokensText(inputTokens)} input tokens (${pct(saving.tokens.toNumber() / inputTokens)}) could have been read from the provider's prompt cache${usdParen(saving.usd)}.`
+            : `${num(row, 'exact_calls_short').toLocaleString('en-US')} were exact repeats whose whole cost (${tokensText(saving.tokens)} tokens${saving.usd === null ? '' : `, ${usdText(saving.usd)}`}) a response cache would avoid.`),
         figures,
         saving,
         supportCalls: hits,

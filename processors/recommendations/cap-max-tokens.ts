@@ -36,7 +36,7 @@ import {
   TENANT_RANGE,
   tokensText,
   usdAt,
-  usdText,
+  usdParen,
 } from './recommendation.ts';
 
 /**
@@ -134,7 +134,7 @@ export const capRule: RecommendationRule = {
           title: `Raise max_tokens or ask for shorter answers on ${label}: ${pct(truncated / calls)} of calls were cut off`,
           rationale:
             `${truncated.toLocaleString('en-US')} of ${calls.toLocaleString('en-US')} calls on ${label} stopped at max_tokens ` +
-            `(finish_reason = length); their ${tokensText(saving.tokens)} tokens (${usdText(saving.usd)} in the range) bought a cut-off answer.`,
+            `(finish_reason = length); their ${tokensText(saving.tokens)} tokens${usdParen(saving.usd)} bought a cut-off answer.`,
           figures: { ...figures, variant: 'truncation', truncated_tokens: saving.tokens.toFixed() },
           saving,
           supportCalls: truncated,
@@ -153,7 +153,7 @@ export const capRule: RecommendationRule = {
         rationale:
           `On ${label} the output p95 is ${p95.toLocaleString('en-US')} tokens while calls ask for max_tokens ${p50.toLocaleString('en-US')} (median); ` +
           `a cap of ${cap.toLocaleString('en-US')} would have stopped ${num(row, 'tail_calls').toLocaleString('en-US')} runaway answers ` +
-          `${tokensText(saving.tokens)} output tokens (${usdText(saving.usd)}) earlier in the range.`,
+          `${tokensText(saving.tokens)} output tokens${usdParen(saving.usd)} earlier.`,
         figures: {
           ...figures,
           variant: 'oversized_cap',

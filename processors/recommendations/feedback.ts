@@ -13,6 +13,7 @@
  * monthly estimate at adoption) - the waste left per 30 days; ratio = actual / estimated.
  * Changes in call volume are not separated out: half the traffic also halves the waste.
  */
+import { createHash } from 'node:crypto';
 import type { PriceTable } from '../../domain/pricing.ts';
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
 import {
@@ -123,9 +124,22 @@ function toRow(
   };
 }
 
+/**
+ * Insert row versions. The dedup token names exactly these versions, so a retried insert is a
+ * no-op. TRICKY: it must always be set: the embedded engine applies `clickhouse_settings` as `SET`
+ * on its session, so an insert without its own token would reuse the previous insert's token and
+ * be dropped as a duplicate.
+ */
 async function insertRows(client: ClickHouseClient, rows: Record<string, unknown>[]): Promise<void> {
   if (rows.length === 0) return;
-  await client.insert({ table: 'recommendations', values: rows, format: 'JSONEachRow' });
+  const token = createHash('sha256');
+  for (const r of rows) token.update(`${r.tenant}\u0000${r.recommendation_id}\u0000${r.updated_at}\u0000${r.state}\n`);
+  await client.insert({
+    table: 'recommendations',
+    values: rows,
+    format: 'JSONEachRow',
+    clickhouse_settings: { insert_deduplication_token: token.digest('hex') },
+  });
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   confidenceOf,
   DEFAULT_THRESHOLDS,
   Decimal,
+  daysWithCallsQuery,
   perMonth,
   RECOMMENDATION_KINDS,
   type Recommendation,
@@ -105,6 +106,8 @@ export async function recommend(client: ClickHouseClient, input: RecommendInput)
     thresholds: resolveThresholds(input.thresholds),
   };
   const out: Recommendation[] = [];
+  /** Distinct UTC days with calls per measured range, for the confidence rule. */
+  const daysWithCalls = new Map<string, number>();
   for (const kind of input.kinds ?? RECOMMENDATION_KINDS) {
     const rule = RULES[kind];
     const q = rule.query(ctx);
@@ -112,7 +115,16 @@ export async function recommend(client: ClickHouseClient, input: RecommendInput)
     const from = Number(q.query_params.from_ms);
     const to = Number(q.query_params.to_ms);
     const measuredMs = rule.measuredMs(from, to);
-    for (const f of rule.evaluate(rows, ctx)) {
+    const findings = rule.evaluate(rows, ctx);
+    if (findings.length === 0) continue;
+    const daysKey = `${to - measuredMs}-${to}`;
+    let days = daysWithCalls.get(daysKey);
+    if (days === undefined) {
+      const [row] = await queryRows(client, daysWithCallsQuery(ctx.tenant, to - measuredMs, to));
+      days = Number(row?.days ?? 0);
+      daysWithCalls.set(daysKey, days);
+    }
+    for (const f of findings) {
       const evidence = rule.query(ctx, f.subject);
       const monthly = perMonth(f.saving, measuredMs);
       const usd = `$${new Decimal(monthly.usd).toFixed(2)}`;
@@ -130,7 +142,7 @@ export async function recommend(client: ClickHouseClient, input: RecommendInput)
         rationale: `${f.rationale} Estimated saving: ${amount} per 30 days.`,
         evidence: { query: evidence.query, params: evidence.query_params, figures: f.figures },
         estimated_monthly_saving: monthly,
-        confidence: confidenceOf(f.supportCalls, measuredMs, rule.maxConfidence),
+        confidence: confidenceOf(f.supportCalls, days, rule.maxConfidence),
         window: { from: new Date(from).toISOString(), to: new Date(to).toISOString() },
       });
     }

@@ -227,24 +227,29 @@ export function recommendationId(tenant: string, kind: RecommendationKind, subje
  */
 export function perMonth(saving: Saving, measuredMs: number): { tokens: number; usd: string; priced: boolean } {
   if (!(measuredMs > 0)) throw new RangeError(`measuredMs: must be > 0, got ${measuredMs}`);
-  const factor = new Decimal(MONTH_MS).div(measuredMs);
+  // Multiply before dividing: exact whenever the result is a whole token / a 1e-12 USD multiple.
+  const scale = (x: Decimal) => x.mul(MONTH_MS).div(measuredMs);
   return {
-    tokens: saving.tokens.mul(factor).toDecimalPlaces(0).toNumber(),
-    usd: saving.usd === null ? '0' : saving.usd.mul(factor).toDecimalPlaces(6).toFixed(),
+    tokens: scale(saving.tokens).toDecimalPlaces(0).toNumber(),
+    usd: saving.usd === null ? '0' : scale(saving.usd).toDecimalPlaces(6).toFixed(),
     priced: saving.usd !== null,
   };
 }
 
+/** UTC days with calls a finding needs (with enough calls) to be `high`: a working week. */
+export const HIGH_CONFIDENCE_DAYS = 5;
+
 /**
  * Confidence rule, the same for every kind:
- * - high: the saving rests on >= 1,000 calls AND the range spans >= 7 days (a full weekly cycle);
+ * - high: the saving rests on >= 1,000 calls AND the tenant has calls on >= 5 distinct UTC days of
+ *   the measured range (a working week: the estimate has seen a weekly cycle, not one busy hour);
  * - medium: >= 100 calls;
  * - low: fewer;
  * then lowered to the kind's `maxConfidence` (right-sizing and batching assume what the data
  * cannot show: answer quality on the other model, the share of a prompt that calls have in common).
  */
-export function confidenceOf(supportCalls: number, rangeMs: number, max: Confidence): Confidence {
-  const base: Confidence = supportCalls >= 1_000 && rangeMs >= WEEK_MS ? 'high' : supportCalls >= 100 ? 'medium' : 'low';
+export function confidenceOf(supportCalls: number, daysWithCalls: number, max: Confidence): Confidence {
+  const base: Confidence = supportCalls >= 1_000 && daysWithCalls >= HIGH_CONFIDENCE_DAYS ? 'high' : supportCalls >= 100 ? 'medium' : 'low';
   return CONFIDENCES.indexOf(base) <= CONFIDENCES.indexOf(max) ? base : max;
 }
 
@@ -281,6 +286,14 @@ export function num(row: Row, column: string): number {
 export function str(row: Row, column: string): string {
   const v = row[column];
   return v === null || v === undefined ? '' : String(v);
+}
+
+/** The number of distinct UTC days with calls of the tenant in [from_ms, to_ms) (feeds `confidenceOf`). */
+export function daysWithCallsQuery(tenant: string, fromMs: number, toMs: number): BuiltQuery {
+  return {
+    query: `SELECT uniqExact(toDate(timestamp, 'UTC')) AS days FROM usage_events WHERE ${TENANT_RANGE}`,
+    query_params: { tenant, from_ms: fromMs, to_ms: toMs },
+  };
 }
 
 /** The filter every rule starts from: the tenant and the half-open range on usage_events.timestamp. */
@@ -322,15 +335,20 @@ export function pct(share: number): string {
   return `${(share * 100).toFixed(1)}%`;
 }
 
-/** USD for sentences: "$12.34" (2 decimals, or 6 below one cent), or "unpriced". */
+/** USD for sentences: "$12.34" (2 decimals, or 6 below one cent), or "USD unknown" (unpriced model). */
 export function usdText(usd: Decimal | null): string {
-  if (usd === null) return 'unpriced';
+  if (usd === null) return 'USD unknown';
   return usd.gte(0.01) || usd.isZero() ? `$${usd.toFixed(2)}` : `$${usd.toFixed(6)}`;
 }
 
 /** "1 burst", "3 bursts": a count with thousands separators and its noun. */
 export function plural(n: number, noun: string): string {
   return `${n.toLocaleString('en-US')} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** " ($0.05)" for sentences, or "" when unpriced (the estimate's sentence says USD is unknown). */
+export function usdParen(usd: Decimal | null): string {
+  return usd === null ? '' : ` (${usdText(usd)})`;
 }
 
 /** Whole tokens for sentences, with thousands separators. */

@@ -119,7 +119,7 @@ export const spreadRule: RecommendationRule = {
         rationale:
           `${rejected.toLocaleString('en-US')} calls to ${label} were rejected by a rate limit or quota, ${recoverable.toLocaleString('en-US')} of them in ` +
           `${plural(minutes, 'minute')} when ${str(row, 'alternatives')} had no rejection; routing them there (POST /v1/route) serves them ` +
-          `without retries (billed for the rejections: ${tokensText(s.tokens)} tokens, ${usdText(s.usd)}).`,
+          `without retries (billed for the rejections: ${tokensText(s.tokens)} tokens${s.usd === null ? '' : `, ${usdText(s.usd)}`}).`,
         figures: {
           rejected_calls: rejected,
           rejected_minutes: num(row, 'rejected_minutes'),

@@ -28,7 +28,7 @@ import {
   TENANT_RANGE,
   tokensText,
   usdAt,
-  usdText,
+  usdParen,
   WEEK_MS,
 } from './recommendation.ts';
 
@@ -107,7 +107,7 @@ export const trimRule: RecommendationRule = {
         rationale:
           `Input tokens per call of ${who} on ${subject.provider}/${subject.model} grew from ${tokensText(prevMean)} to ${tokensText(lastMean)} ` +
           `(+${pct(growth)}) week over week; at last week's ${lastCalls.toLocaleString('en-US')} calls, prompts of the previous week's size ` +
-          `would have saved ${tokensText(s.tokens)} input tokens (${usdText(s.usd)}) in that week.`,
+          `would have saved ${tokensText(s.tokens)} input tokens${usdParen(s.usd)} in that week.`,
         figures: {
           dimension,
           prev_calls: prevCalls,

@@ -7,8 +7,9 @@
  * HTML test counts): the daily charts one per day with calls, the model chart one per row of the
  * breakdown, the quota chart one per quota.
  */
-import type { ReportQuota, WeeklyReport } from '../../schemas/report.ts';
+
 import { DateTime } from 'luxon';
+import type { ReportQuota, WeeklyReport } from '../../schemas/report.ts';
 import { label } from './format.ts';
 
 type VegaLiteSpec = Record<string, unknown>;
@@ -35,11 +36,14 @@ export async function toSvg(spec: VegaLiteSpec): Promise<string> {
   }
 }
 
+/** d3-format of USD axes: `$1,234.5`, up to 4 decimals, trailing zeros dropped. */
+const USD_AXIS = '$,.4~f';
+
 /** A short axis label of a local date: `Mon 02-05`. */
 const dayTick = (date: string) => DateTime.fromISO(date, { zone: 'utc' }).toFormat('ccc MM-dd');
 
 /** A daily bar chart of `value` over the 7 days of the week; days without calls have no bar. */
-function dailySpec(r: WeeklyReport, value: (d: WeeklyReport['daily'][number]) => number, title: string): VegaLiteSpec {
+function dailySpec(r: WeeklyReport, value: (d: WeeklyReport['daily'][number]) => number, title: string, format: string): VegaLiteSpec {
   const days = r.daily.map((d) => dayTick(d.date));
   return {
     width: 560,
@@ -48,23 +52,26 @@ function dailySpec(r: WeeklyReport, value: (d: WeeklyReport['daily'][number]) =>
     mark: { type: 'bar', color: '#4c78a8' },
     encoding: {
       x: { field: 'day', type: 'ordinal', scale: { domain: days }, axis: { labelAngle: 0 }, title: null },
-      y: { field: 'value', type: 'quantitative', title },
+      y: { field: 'value', type: 'quantitative', title, axis: { format } },
     },
   };
 }
 
 /** Daily cost, USD (priced calls only). */
-export const dailyCostChart = (r: WeeklyReport) => toSvg(dailySpec(r, (d) => Number(d.cost_usd), 'Cost (USD)'));
+export const dailyCostChart = (r: WeeklyReport) => toSvg(dailySpec(r, (d) => Number(d.cost_usd), 'Cost (USD)', USD_AXIS));
 
 /** Daily tokens, input + output. */
-export const dailyTokensChart = (r: WeeklyReport) => toSvg(dailySpec(r, (d) => d.input_tokens + d.output_tokens, 'Tokens'));
+export const dailyTokensChart = (r: WeeklyReport) => toSvg(dailySpec(r, (d) => d.input_tokens + d.output_tokens, 'Tokens', ',~d'));
 
 /**
  * Cost by provider/model, one bar per row of the breakdown (and one for "other"). When no call of
  * the week had a price the bars show tokens instead, and `metric` says so.
  */
 export async function modelChart(r: WeeklyReport): Promise<{ svg: string; metric: 'cost' | 'tokens' }> {
-  const rows = [...r.by_model.rows.map((m) => ({ name: `${m.provider}/${m.model}`, ...m })), ...(r.by_model.other ? [{ name: 'other', ...r.by_model.other }] : [])];
+  const rows = [
+    ...r.by_model.rows.map((m) => ({ name: `${m.provider}/${m.model}`, ...m })),
+    ...(r.by_model.other ? [{ name: 'other', ...r.by_model.other }] : []),
+  ];
   const priced = rows.some((m) => Number(m.cost_usd) > 0);
   const svg = await toSvg({
     width: 480,
@@ -73,7 +80,12 @@ export async function modelChart(r: WeeklyReport): Promise<{ svg: string; metric
     mark: { type: 'bar', color: '#72b7b2' },
     encoding: {
       y: { field: 'name', type: 'nominal', sort: null, title: null, axis: { labelLimit: 260 } },
-      x: { field: 'value', type: 'quantitative', title: priced ? 'Cost (USD)' : 'Tokens (no priced calls)' },
+      x: {
+        field: 'value',
+        type: 'quantitative',
+        title: priced ? 'Cost (USD)' : 'Tokens (no priced calls)',
+        axis: { format: priced ? USD_AXIS : ',~d' },
+      },
     },
   });
   return { svg, metric: priced ? 'cost' : 'tokens' };

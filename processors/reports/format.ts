@@ -64,8 +64,9 @@ export function totalsRows(r: WeeklyReport): Array<[string, string, string, stri
 }
 
 /** A recommendation subject: `model=gpt-4o, task_id=t1` (`tenant` when it has no field). */
-export const subjectText = (subject: Readonly<Record<string, string>>): string =>
+export const subjectText = (subject: object): string =>
   Object.entries(subject)
+    .filter(([, v]) => typeof v === 'string')
     .map(([k, v]) => `${k}=${v}`)
     .join(', ') || 'tenant';
 

@@ -48,7 +48,14 @@ const tokens = (t: ReportTotals) => fmtInt(t.input_tokens + t.output_tokens);
 function breakdownTable<K>(name: string, b: Breakdown<K>, head: readonly string[], key: (row: K) => string[]): string {
   const n = head.length;
   const rows = b.rows.map((r) => [...key(r).map(esc), fmtInt(r.requests), tokens(r), esc(fmtCost(r))]);
-  if (b.other) rows.push([`other (${fmtInt(b.other.groups)})`, ...head.slice(1).map(() => ''), fmtInt(b.other.requests), tokens(b.other), esc(fmtCost(b.other))]);
+  if (b.other)
+    rows.push([
+      `other (${fmtInt(b.other.groups)})`,
+      ...head.slice(1).map(() => ''),
+      fmtInt(b.other.requests),
+      tokens(b.other),
+      esc(fmtCost(b.other)),
+    ]);
   return table(name, [...head.map(esc), 'Requests', 'Tokens', 'Cost'], rows, [n, n + 1, n + 2]);
 }
 
@@ -67,15 +74,35 @@ export async function renderHtml(r: WeeklyReport): Promise<string> {
   if (!r.complete) s.push('<p class="partial">This week was not over when the report was generated: the figures are partial.</p>');
 
   s.push('<h2>Totals</h2>');
-  s.push(table('totals', ['', 'This week', `Previous week (${esc(r.previous.week)})`, 'Change'], totalsRows(r).map((row) => row.map(esc)), [1, 2, 3]));
+  s.push(
+    table(
+      'totals',
+      ['', 'This week', `Previous week (${esc(r.previous.week)})`, 'Change'],
+      totalsRows(r).map((row) => row.map(esc)),
+      [1, 2, 3],
+    ),
+  );
 
   s.push('<h2>Daily</h2>');
   s.push(figure('daily-cost', 'Cost per day (USD, priced calls)', dailyCost));
   s.push(figure('daily-tokens', 'Tokens per day (input + output)', dailyTokens));
-  s.push(table('daily', ['Day', 'Requests', 'Tokens', 'Cost'], r.daily.map((d) => [esc(dayLabel(d.date)), fmtInt(d.requests), tokens(d), esc(fmtCost(d))]), [1, 2, 3]));
+  s.push(
+    table(
+      'daily',
+      ['Day', 'Requests', 'Tokens', 'Cost'],
+      r.daily.map((d) => [esc(dayLabel(d.date)), fmtInt(d.requests), tokens(d), esc(fmtCost(d))]),
+      [1, 2, 3],
+    ),
+  );
 
   s.push('<h2>Cost by provider/model</h2>');
-  s.push(figure('by-model', models.metric === 'cost' ? 'Cost by provider/model (USD)' : 'Tokens by provider/model (no priced calls)', models.svg));
+  s.push(
+    figure(
+      'by-model',
+      models.metric === 'cost' ? 'Cost by provider/model (USD)' : 'Tokens by provider/model (no priced calls)',
+      models.svg,
+    ),
+  );
   s.push(breakdownTable('by-model', r.by_model, ['Provider', 'Model'], (m) => [m.provider, m.model]));
   s.push('<h2>Cost by user</h2>');
   s.push(breakdownTable('by-user', r.by_user, ['User'], (u) => [label(u.user_id)]));
@@ -84,9 +111,17 @@ export async function renderHtml(r: WeeklyReport): Promise<string> {
 
   s.push('<h2>Task completion</h2>');
   const c = r.completion;
-  s.push(`<p>Share of calls with status <code>ok</code>: <strong>${esc(fmtRate(c.overall.rate))}</strong> (${fmtInt(c.overall.ok)} of ${fmtInt(c.overall.requests)} calls).</p>`);
+  s.push(
+    `<p>Share of calls with status <code>ok</code>: <strong>${esc(fmtRate(c.overall.rate))}</strong> (${fmtInt(c.overall.ok)} of ${fmtInt(c.overall.requests)} calls).</p>`,
+  );
   const taskRows = c.by_task.map((t) => [esc(t.task_id), fmtInt(t.requests), fmtInt(t.ok), esc(fmtRate(t.rate))]);
-  if (c.other_tasks) taskRows.push([`other (${fmtInt(c.other_tasks.groups)})`, fmtInt(c.other_tasks.requests), fmtInt(c.other_tasks.ok), esc(fmtRate(c.other_tasks.rate))]);
+  if (c.other_tasks)
+    taskRows.push([
+      `other (${fmtInt(c.other_tasks.groups)})`,
+      fmtInt(c.other_tasks.requests),
+      fmtInt(c.other_tasks.ok),
+      esc(fmtRate(c.other_tasks.rate)),
+    ]);
   s.push(table('completion', ['Task', 'Calls', 'OK', 'Completion'], taskRows, [1, 2, 3]));
 
   s.push('<h2>Quotas</h2>');
@@ -123,7 +158,8 @@ export async function renderHtml(r: WeeklyReport): Promise<string> {
   );
 
   s.push('<h2>Anomalies</h2>');
-  if (r.anomalies.total > r.anomalies.items.length) s.push(`<p>${r.anomalies.total} anomalies; the ${r.anomalies.items.length} with the highest score:</p>`);
+  if (r.anomalies.total > r.anomalies.items.length)
+    s.push(`<p>${r.anomalies.total} anomalies; the ${r.anomalies.items.length} with the highest score:</p>`);
   s.push(
     table(
       'anomalies',
@@ -143,7 +179,8 @@ export async function renderHtml(r: WeeklyReport): Promise<string> {
   );
 
   s.push('<h2>Recommendations</h2>');
-  if (!r.recommendations.available) s.push('<p class="empty" data-empty="recommendations">The recommendation engine was not run for this report.</p>');
+  if (!r.recommendations.available)
+    s.push('<p class="empty" data-empty="recommendations">The recommendation engine was not run for this report.</p>');
   else {
     s.push('<p>Ranked by estimated monthly saving.</p>');
     s.push(

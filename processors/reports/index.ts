@@ -1,15 +1,24 @@
 /**
  * Weekly reports wired from the loaded config: the report service every role and command uses,
- * and the processor role's schedule. The recommendation engine is passed in by the caller.
+ * and the processor role's schedule. The recommendation engine is processors/recommendations
+ * unless the caller passes another.
  */
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../../config/load.ts';
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
+import { measureAdopted, recommend } from '../recommendations/index.ts';
 import { createReportService, type RecommendationEngine, type ReportService } from './report-service.ts';
 import { clickhouseRunStore, createReportScheduler, type ReportScheduler } from './scheduler.ts';
 
+/** processors/recommendations: `recommend` over the report week and `measureAdopted` of the tenant's adopted ones. */
+export const RECOMMENDATIONS: RecommendationEngine = { recommend, measureAdopted };
+
 /** The report service over `clickhouse` with the config's zones, quotas, teams, prices and routing candidates. */
-export function reportServiceFromConfig(clickhouse: ClickHouseClient, loaded: LoadedConfig, engine?: RecommendationEngine): ReportService {
+export function reportServiceFromConfig(
+  clickhouse: ClickHouseClient,
+  loaded: LoadedConfig,
+  engine: RecommendationEngine = RECOMMENDATIONS,
+): ReportService {
   const { config, prices } = loaded;
   return createReportService({
     clickhouse,
@@ -18,7 +27,7 @@ export function reportServiceFromConfig(clickhouse: ClickHouseClient, loaded: Lo
     teams: config.teams,
     prices,
     candidates: config.routing.candidates,
-    ...(engine ? { engine } : {}),
+    engine,
   });
 }
 

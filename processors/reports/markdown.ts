@@ -30,7 +30,14 @@ const tokens = (t: ReportTotals) => fmtInt(t.input_tokens + t.output_tokens);
 
 function breakdownTable<K>(b: Breakdown<K>, head: readonly string[], key: (row: K) => string[]): string {
   const body = b.rows.map((r) => [...key(r), fmtInt(r.requests), tokens(r), fmtCost(r)]);
-  if (b.other) body.push([`other (${fmtInt(b.other.groups)})`, ...head.slice(1).map(() => ''), fmtInt(b.other.requests), tokens(b.other), fmtCost(b.other)]);
+  if (b.other)
+    body.push([
+      `other (${fmtInt(b.other.groups)})`,
+      ...head.slice(1).map(() => ''),
+      fmtInt(b.other.requests),
+      tokens(b.other),
+      fmtCost(b.other),
+    ]);
   return table([...head, 'Requests', 'Tokens', 'Cost'], body);
 }
 
@@ -38,10 +45,17 @@ function breakdownTable<K>(b: Breakdown<K>, head: readonly string[], key: (row: 
 export function renderMarkdown(r: WeeklyReport): string {
   const out: string[] = [];
   out.push(`# Weekly report: ${md(r.tenant)}, ${r.week}\n`);
-  out.push(`${md(periodLine(r))}  \nGenerated ${md(r.generated_at)}${r.complete ? '' : ' (**week not over yet: partial**)'}; sums from \`${r.source_table}\`.\n`);
+  out.push(
+    `${md(periodLine(r))}  \nGenerated ${md(r.generated_at)}${r.complete ? '' : ' (**week not over yet: partial**)'}; sums from \`${r.source_table}\`.\n`,
+  );
 
   out.push('## Totals\n');
-  out.push(table(['', 'This week', `Previous week (${r.previous.week})`, 'Change'], totalsRows(r).map((row) => row.map(md))));
+  out.push(
+    table(
+      ['', 'This week', `Previous week (${r.previous.week})`, 'Change'],
+      totalsRows(r).map((row) => row.map(md)),
+    ),
+  );
 
   out.push('## Daily\n');
   out.push(
@@ -60,9 +74,17 @@ export function renderMarkdown(r: WeeklyReport): string {
 
   out.push('## Task completion\n');
   const c = r.completion;
-  out.push(`Share of calls with status \`ok\`: **${md(fmtRate(c.overall.rate))}** (${fmtInt(c.overall.ok)} of ${fmtInt(c.overall.requests)} calls).\n`);
+  out.push(
+    `Share of calls with status \`ok\`: **${md(fmtRate(c.overall.rate))}** (${fmtInt(c.overall.ok)} of ${fmtInt(c.overall.requests)} calls).\n`,
+  );
   const taskBody = c.by_task.map((t) => [md(t.task_id), fmtInt(t.requests), fmtInt(t.ok), md(fmtRate(t.rate))]);
-  if (c.other_tasks) taskBody.push([`other (${fmtInt(c.other_tasks.groups)})`, fmtInt(c.other_tasks.requests), fmtInt(c.other_tasks.ok), md(fmtRate(c.other_tasks.rate))]);
+  if (c.other_tasks)
+    taskBody.push([
+      `other (${fmtInt(c.other_tasks.groups)})`,
+      fmtInt(c.other_tasks.requests),
+      fmtInt(c.other_tasks.ok),
+      md(fmtRate(c.other_tasks.rate)),
+    ]);
   out.push(table(['Task', 'Calls', 'OK', 'Completion'], taskBody));
 
   out.push('## Quotas\n');
@@ -86,12 +108,20 @@ export function renderMarkdown(r: WeeklyReport): string {
   out.push(
     table(
       ['Fired at', 'Quota', 'Kind', 'Used', 'Limit', '%'],
-      r.alerts.map((a) => [md(localTime(a.fired_at, r.time_zone)), md(a.quota_id), md(a.kind), md(a.used), md(a.limit), md(`${a.percent}%`)]),
+      r.alerts.map((a) => [
+        md(localTime(a.fired_at, r.time_zone)),
+        md(a.quota_id),
+        md(a.kind),
+        md(a.used),
+        md(a.limit),
+        md(`${a.percent}%`),
+      ]),
     ),
   );
 
   out.push('## Anomalies\n');
-  if (r.anomalies.total > r.anomalies.items.length) out.push(`${r.anomalies.total} anomalies; the ${r.anomalies.items.length} with the highest score:\n`);
+  if (r.anomalies.total > r.anomalies.items.length)
+    out.push(`${r.anomalies.total} anomalies; the ${r.anomalies.items.length} with the highest score:\n`);
   out.push(
     table(
       ['Start', 'Kind', 'Series', 'Metric', 'Expected', 'Actual', 'Score', 'Status'],

@@ -30,8 +30,8 @@ export interface RecommendArgs {
 /** The recommendation engine (processors/recommendations), injected so reports stay testable without it. */
 export interface RecommendationEngine {
   recommend(client: ClickHouseClient, args: RecommendArgs): Promise<Recommendation[]>;
-  /** The measured effect in [fromMs, toMs) of the tenant's adopted recommendations. */
-  measureAdopted(client: ClickHouseClient, tenant: string, fromMs: number, toMs: number): Promise<AdoptionMeasure[]>;
+  /** The measured effect in [fromMs, toMs) of the tenant's adopted recommendations, priced with `prices`. */
+  measureAdopted(client: ClickHouseClient, tenant: string, fromMs: number, toMs: number, prices: PriceTable): Promise<AdoptionMeasure[]>;
 }
 
 export interface ReportServiceOptions {
@@ -92,7 +92,7 @@ export function createReportService(o: ReportServiceOptions): ReportService {
             prices: o.prices,
             ...(o.candidates ? { candidates: o.candidates } : {}),
           }),
-          adopted: await o.engine.measureAdopted(o.clickhouse, tenant, startMs, endMs),
+          adopted: await o.engine.measureAdopted(o.clickhouse, tenant, startMs, endMs, o.prices),
         }
       : undefined;
     const report = await buildWeeklyReport(o.clickhouse, {

@@ -115,7 +115,16 @@ export function createReportScheduler(o: ReportSchedulerOptions): ReportSchedule
       tenants = await tenantsOf(zone, startMs, endMs);
     } catch (err) {
       logger.error({ event: 'report.run.failed', job, run_id: runId, week, err }, 'listing the tenants to report failed');
-      await log({ run_id: runId, job, tenant: '', week, started_at_ms: listedAt, finished_at_ms: now(), status: 'failed', error: message(err) });
+      await log({
+        run_id: runId,
+        job,
+        tenant: '',
+        week,
+        started_at_ms: listedAt,
+        finished_at_ms: now(),
+        status: 'failed',
+        error: message(err),
+      });
       return { job, status: 'done', runs: rows };
     }
     for (const tenant of tenants) {
@@ -125,11 +134,23 @@ export function createReportScheduler(o: ReportSchedulerOptions): ReportSchedule
         await log({ run_id: runId, job, tenant, week, started_at_ms: startedAt, finished_at_ms: now(), status: 'ok', error: '' });
       } catch (err) {
         logger.error({ event: 'report.run.failed', job, run_id: runId, tenant, week, err }, `weekly report of ${tenant} failed`);
-        await log({ run_id: runId, job, tenant, week, started_at_ms: startedAt, finished_at_ms: now(), status: 'failed', error: message(err) });
+        await log({
+          run_id: runId,
+          job,
+          tenant,
+          week,
+          started_at_ms: startedAt,
+          finished_at_ms: now(),
+          status: 'failed',
+          error: message(err),
+        });
       }
     }
     const failed = rows.filter((r) => r.status === 'failed').length;
-    logger.info({ event: 'report.run.finished', job, run_id: runId, week, reports: rows.length - failed, failed }, `weekly reports for ${week} done`);
+    logger.info(
+      { event: 'report.run.finished', job, run_id: runId, week, reports: rows.length - failed, failed },
+      `weekly reports for ${week} done`,
+    );
     return { job, status: 'done', runs: rows };
   }
 
@@ -159,7 +180,12 @@ export function createReportScheduler(o: ReportSchedulerOptions): ReportSchedule
       if (started) return;
       started = true;
       for (const zone of zones) {
-        const task = createTask(config.schedule, () => runNow(zone), { timezone: zone, name: jobOf(zone), logger: cronLogger, unref: true });
+        const task = createTask(config.schedule, () => runNow(zone), {
+          timezone: zone,
+          name: jobOf(zone),
+          logger: cronLogger,
+          unref: true,
+        });
         void task.start();
         tasks.push(task);
       }

@@ -11,7 +11,7 @@
  * Asia/Kathmandu +05:45, Australia/Lord_Howe's 30-minute DST). USD sums stay exact decimals.
  */
 import { Decimal as DecimalJs } from 'decimal.js';
-import { type IsoWeek, isoWeekInterval, localDays, parseIsoWeek, previousIsoWeek } from '../../domain/iso-week.ts';
+import { formatIsoWeek, type IsoWeek, isoWeekInterval, localDays, parseIsoWeek, previousIsoWeek } from '../../domain/iso-week.ts';
 import { type QuotaInterval, quotaStatus, quotaWindow } from '../../domain/quota.ts';
 import { findTeam, memberIds, type TeamMembership } from '../../domain/team-allocation.ts';
 import { HOUR_MS, MINUTE_MS } from '../../domain/windows.ts';
@@ -316,7 +316,13 @@ export async function buildWeeklyReport(client: ClickHouseClient, input: WeeklyR
   const [cur, before, daily, completion, byTask, alertRows, anomalyRows] = await Promise.all([
     rows(client, totalsByTenant(range, granularity)),
     rows(client, totalsByTenant({ ...range, fromMs: prev.startMs, toMs: prev.endMs }, granularity)),
-    rows(client, dailyTotals(range, days.map((d) => d.startMs))),
+    rows(
+      client,
+      dailyTotals(
+        range,
+        days.map((d) => d.startMs),
+      ),
+    ),
     rows(client, overallCompletion(range)),
     rows(client, taskCompletion(range, topN)),
     rows(client, alertsFired(timeRange)),
@@ -360,7 +366,12 @@ export async function buildWeeklyReport(client: ClickHouseClient, input: WeeklyR
 
   const byDay = new Map(daily.map((r) => [num(r.day), totals(r)]));
   const overall = completion[0] ?? {};
-  const taskRows = byTask.map((r) => ({ task_id: String(r.task_id), requests: num(r.requests), ok: num(r.ok), rate: rate(num(r.ok), num(r.requests)) }));
+  const taskRows = byTask.map((r) => ({
+    task_id: String(r.task_id),
+    requests: num(r.requests),
+    ok: num(r.ok),
+    rate: rate(num(r.ok), num(r.requests)),
+  }));
   const taskGroups = num(byTask[0]?.groups);
   const otherReq = num(overall.task_requests) - taskRows.reduce((n, r) => n + r.requests, 0);
   const otherOk = num(overall.task_ok) - taskRows.reduce((n, r) => n + r.ok, 0);
@@ -375,7 +386,7 @@ export async function buildWeeklyReport(client: ClickHouseClient, input: WeeklyR
   return {
     version: REPORT_VERSION,
     tenant,
-    week: `${String(parsed.year).padStart(4, '0')}-W${String(parsed.week).padStart(2, '0')}`,
+    week: formatIsoWeek(parsed),
     time_zone: zone,
     period: { start: iso(week.startMs), end: iso(week.endMs), hours: (week.endMs - week.startMs) / HOUR_MS },
     previous: { week: prevName, start: iso(prev.startMs), end: iso(prev.endMs) },
@@ -390,7 +401,10 @@ export async function buildWeeklyReport(client: ClickHouseClient, input: WeeklyR
     completion: {
       overall: { requests: num(overall.requests), ok: num(overall.ok), rate: rate(num(overall.ok), num(overall.requests)) },
       by_task: taskRows,
-      other_tasks: taskGroups > taskRows.length ? { groups: taskGroups - taskRows.length, requests: otherReq, ok: otherOk, rate: rate(otherOk, otherReq) } : null,
+      other_tasks:
+        taskGroups > taskRows.length
+          ? { groups: taskGroups - taskRows.length, requests: otherReq, ok: otherOk, rate: rate(otherOk, otherReq) }
+          : null,
     },
     quotas: await quotasSection(client, tenant, input, week, alerts),
     alerts,

@@ -86,7 +86,15 @@ describe('isoWeekOf / previousIsoWeek / lastCompleteIsoWeek', () => {
 describe('localDays', () => {
   it('7 contiguous local days; the DST Sunday is 25 hours in New York', () => {
     const days = localDays('2026-W44', 'America/New_York');
-    expect(days.map((d) => d.date)).toEqual(['2026-10-26', '2026-10-27', '2026-10-28', '2026-10-29', '2026-10-30', '2026-10-31', '2026-11-01']);
+    expect(days.map((d) => d.date)).toEqual([
+      '2026-10-26',
+      '2026-10-27',
+      '2026-10-28',
+      '2026-10-29',
+      '2026-10-30',
+      '2026-10-31',
+      '2026-11-01',
+    ]);
     expect(days.map((d) => (d.endMs - d.startMs) / H)).toEqual([24, 24, 24, 24, 24, 24, 25]);
     for (let i = 1; i < days.length; i++) expect(days[i]?.startMs).toBe(days[i - 1]?.endMs);
     expect(iso(days[6]?.startMs ?? 0)).toBe('2026-11-01T04:00:00.000Z');

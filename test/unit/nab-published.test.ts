@@ -78,7 +78,9 @@ describe.skipIf(!present)('NAB scorer vs published results', () => {
 
   // Two detectors whose per-row outputs are published: score every file from its anomaly scores.
   for (const detector of ['numenta', 'windowedGaussian']) {
-    const outputs = present ? corpus.map((s) => ({ anomalyScores: loadPublishedAnomalyScores(detector, s.name, dir), windows: s.windows })) : [];
+    const outputs = present
+      ? corpus.map((s) => ({ anomalyScores: loadPublishedAnomalyScores(detector, s.name, dir), windows: s.windows }))
+      : [];
     const thresholds = present ? loadThresholds(dir)[detector]! : undefined;
 
     it.each(PROFILE_NAMES)(`${detector}: each file's score and TP/TN/FP/FN at NAB's threshold match its CSV (%s)`, (profile) => {

@@ -384,7 +384,17 @@ describe('OpenAPI at /docs', () => {
     expect(doc.openapi).toBe('3.1.0');
     const paths = Object.keys(doc.paths).sort();
     expect(paths).toEqual(
-      ['/healthz', '/readyz', '/v1/allocations/{team}', '/v1/anomalies', '/v1/events', '/v1/quotas', '/v1/quotas/{tenant}', '/v1/route', '/v1/usage'].sort(),
+      [
+        '/healthz',
+        '/readyz',
+        '/v1/allocations/{team}',
+        '/v1/anomalies',
+        '/v1/events',
+        '/v1/quotas',
+        '/v1/quotas/{tenant}',
+        '/v1/route',
+        '/v1/usage',
+      ].sort(),
     );
     expect([...new Set(served)].sort()).toEqual(paths);
     expect(Object.keys(doc.paths['/v1/usage']!.get!.responses)).toEqual(['200', '400', '401', '403']);

@@ -9,8 +9,6 @@ import { createReportScheduler, type ReportScheduler, type RunStore } from '../.
 import { reportTimeZone } from '../../schemas/reports-config.ts';
 import type { ReportRun } from '../../storage/report-store.ts';
 
-const logger = pino({ level: 'silent' });
-
 interface Harness {
   scheduler: ReportScheduler;
   runs: ReportRun[];
