@@ -14,7 +14,8 @@
  * - loop: for 6 minutes, one existing (user, task) sends the same prompt 6 times a minute, 1,000 tokens each;
  * - error storm: for 5 minutes, 1.5 failed retries (status error, no output) per real call.
  * Everything is written through the processor path into a temporary embedded ClickHouse, then
- * `scan()` (processors/anomaly/detection.ts) runs the detectors over the whole range.
+ * `scan()` (processors/anomaly/detection.ts) trains the detectors on the first two hours without
+ * reporting (the processor's warm-up does the same on the last 24 h) and scores the rest.
  *
  * Scoring: an episode of the expected kind (spike -> token_spike, burst -> short_request_burst,
  * loop -> runaway_loop, storm -> error_spike) for the same tenant that overlaps the injection
@@ -191,10 +192,10 @@ async function main(): Promise<void> {
       detectorFactory: coreDetectorFactory(args.options ? { ...USAGE_DETECTOR_OPTIONS, ...JSON.parse(args.options) } : undefined),
       detectorName: CORE_DETECTOR_NAME,
       logger: pino({ level: 'silent' }),
-      warmupMs: 0,
+      warmupMs: 2 * HOUR_MS, // the first two hours train the detectors, as the processor's warm-up does
     });
     const started = performance.now();
-    const run = await detection.scan(t0, t0 + HOURS * HOUR_MS);
+    const run = await detection.scan(t0 + 2 * HOUR_MS, t0 + HOURS * HOUR_MS);
     const ms = performance.now() - started;
     const episodes = new Map<string, Anomaly>();
     for (const c of run.changes) episodes.set(c.anomaly.anomaly_id, c.anomaly);

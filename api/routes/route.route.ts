@@ -17,6 +17,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { decide, PRIORITIES, TASK_CLASSES } from '../../domain/routing.ts';
 import { type ReadApiKey, readAuth, UNAUTHORIZED } from '../../ingest/http/api-keys.ts';
+import { useReadErrorHandler } from '../read-errors.ts';
 import type { RoutingSnapshots } from '../routing-snapshot.ts';
 import { READ_ERRORS } from '../schemas.ts';
 
@@ -120,6 +121,8 @@ export interface RouteRouteOptions {
 }
 
 export const routeRoute: FastifyPluginAsync<RouteRouteOptions> = async (app, opts) => {
+  // Error replies in the declared `{ error: { code, message } }` shape (a bad body is 400 bad_request).
+  useReadErrorHandler(app);
   const auth = readAuth(opts.keys);
   // No body at all means no hints: validate it as {}.
   app.addHook('preValidation', async (req) => {

@@ -19,7 +19,8 @@
  *   calls per minute anomalous and above the baseline, with at least `minFailures` (default 5) of
  *   them and a failure share of at least `minFailureShare` (default 0.1) in that minute.
  * Separately, `LoopDetector` finds runaway loops: the same prompt_hash sent by one (user, task)
- * at least `threshold` times (default 20) within `windowMinutes` (default 10).
+ * at least `threshold` times (default 20) within `windowMinutes` (default 10), or at least
+ * `minuteThreshold` times (default 5) within one minute.
  *
  * Findings are per minute; processors/anomaly/episodes.ts groups them into one open anomaly per
  * series and kind.
@@ -69,6 +70,12 @@ export interface UsageDetectorOptions {
   burstHistoryMinutes?: number;
   /** A spike is at least this many times the baseline (a baseline under 1 counts as 1). Default 2. */
   minSpikeRatio?: number;
+  /**
+   * A minute at least this many times the core's baseline is a spike (or a burst) even when the
+   * core does not label it: an incident in bursty traffic is obvious in size before it is
+   * unusual against the swings the core was calibrated on. Default 5; Infinity disables it.
+   */
+  hardRatio?: number;
   /** Fewest tokens in a minute for a token spike. Default 10,000. */
   minTokens?: number;
   /** Least USD in a minute for a spend spike. Default 0.05. */
@@ -108,6 +115,7 @@ export class SeriesMonitor {
       burstTokensRatio: options.burstTokensRatio ?? 0.5,
       burstHistoryMinutes: options.burstHistoryMinutes ?? 1_440,
       minSpikeRatio: options.minSpikeRatio ?? 2,
+      hardRatio: options.hardRatio ?? 5,
       minTokens: options.minTokens ?? 10_000,
       minUsd: options.minUsd ?? 0.05,
       minBurstRequests: options.minBurstRequests ?? 20,
@@ -146,8 +154,11 @@ export class SeriesMonitor {
         ...(details ? { details } : {}),
       });
     const above = (s: PointScore, v: number) => s.anomalous && v > s.expected;
-    const spike = (s: PointScore, v: number, floor: number, unit = 1) =>
-      above(s, v) && v >= floor && v >= this.o.minSpikeRatio * Math.max(s.expected, unit);
+    const spike = (s: PointScore, v: number, floor: number, unit = 1) => {
+      if (v < floor) return false;
+      const base = Math.max(s.expected, unit);
+      return (above(s, v) && v >= this.o.minSpikeRatio * base) || v >= this.o.hardRatio * base;
+    };
 
     if (this.tokens) {
       const s = this.tokens.update(p.minuteMs, p.tokens);
@@ -203,24 +214,32 @@ export interface LoopDetectorOptions {
   threshold?: number;
   /** Window length, minutes. Default 10. */
   windowMinutes?: number;
+  /** Calls of the same prompt within one minute that make a loop on their own. Default 5. */
+  minuteThreshold?: number;
 }
 
 /**
  * Runaway loops: the same prompt_hash from one (tenant, user, task) at least `threshold` times
- * within the last `windowMinutes` minutes (sliding). Score = min(1, 0.5 + 0.5 x (n - threshold) /
- * threshold): 0.5 at the threshold, 1 at twice it. `expected` is the threshold, `actual` the count.
+ * within the last `windowMinutes` minutes (sliding), or at least `minuteThreshold` times in one
+ * minute (an agent re-sending as fast as it gets answers is caught in its first minute). Score =
+ * min(1, 0.5 + 0.5 x (r - 1)) with r the larger of n / threshold and m / minuteThreshold (n calls
+ * in the window, m in this minute): 0.5 at a threshold, 1 at twice it. `expected` is the threshold
+ * that was crossed, `actual` the count behind it.
  * Feed minutes in time order; the series is the (user, task) pair, so one loop is one episode
  * even when it cycles through several prompts.
  */
 export class LoopDetector {
   private readonly threshold: number;
   private readonly windowMs: number;
+  private readonly minuteThreshold: number;
   private readonly recent = new Map<string, PromptMinute[]>(); // prompt key -> minutes in the window
 
   constructor(private readonly options: LoopDetectorOptions) {
     this.threshold = options.threshold ?? 20;
     this.windowMs = (options.windowMinutes ?? 10) * MINUTE_MS;
+    this.minuteThreshold = options.minuteThreshold ?? 5;
     if (!(this.threshold >= 2)) throw new RangeError(`threshold must be >= 2, got ${this.threshold}`);
+    if (!(this.minuteThreshold >= 2)) throw new RangeError(`minuteThreshold must be >= 2, got ${this.minuteThreshold}`);
   }
 
   /** Series of a (user, task) pair. */
@@ -241,15 +260,18 @@ export class LoopDetector {
     list.push(m);
     this.recent.set(key, list);
     const n = list.reduce((sum, x) => sum + x.calls, 0);
-    if (n < this.threshold) return undefined;
+    const rWindow = n / this.threshold;
+    const rMinute = m.calls / this.minuteThreshold;
+    if (rWindow < 1 && rMinute < 1) return undefined;
+    const byWindow = rWindow >= rMinute;
     return {
       ...LoopDetector.ref(m),
       kind: 'runaway_loop',
       detector: this.options.detector,
       minuteMs: m.minuteMs,
-      score: Math.min(1, 0.5 + (0.5 * (n - this.threshold)) / this.threshold),
-      expected: this.threshold,
-      actual: n,
+      score: Math.min(1, 0.5 + 0.5 * (Math.max(rWindow, rMinute) - 1)),
+      expected: byWindow ? this.threshold : this.minuteThreshold,
+      actual: byWindow ? n : m.calls,
       metric: 'repeats',
       details: { prompt_hash: m.prompt_hash, window_minutes: this.windowMs / MINUTE_MS },
     };

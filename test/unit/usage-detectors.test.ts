@@ -70,6 +70,17 @@ describe('SeriesMonitor', () => {
     expect(loose.update(point(1, { tokens: 30_000 })).findings).toEqual([]); // 3.3x < 4x
   });
 
+  it('calls a minute five times the baseline a spike even when the core does not label it', () => {
+    const never: StreamDetector = { update: () => ({ score: 0.1, anomalous: false, expected: 10_000 }) };
+    const m = new SeriesMonitor(REF, () => never, { detector: 'never', kinds: ['token_spike'] });
+    expect(m.update(point(0, { tokens: 49_999 })).findings).toEqual([]); // 4.99x
+    expect(m.update(point(1, { tokens: 50_000 })).findings.map((f) => [f.kind, f.expected, f.actual])).toEqual([
+      ['token_spike', 10_000, 50_000],
+    ]);
+    const off = new SeriesMonitor(REF, () => never, { detector: 'never', kinds: ['token_spike'], hardRatio: Number.POSITIVE_INFINITY });
+    expect(off.update(point(0, { tokens: 500_000 })).findings).toEqual([]);
+  });
+
   it('calls a burst only when requests surge while tokens per request fall below half their median', () => {
     const m = new SeriesMonitor(REF, stepDetector, { detector: 'step', kinds: ['short_request_burst'] });
     for (let i = 0; i < 5; i++) m.update(point(i, {})); // 1,000 tokens per request
@@ -117,7 +128,7 @@ describe('LoopDetector', () => {
   const base = { tenant: 't1', user_id: 'bob', task_id: 'agent-7', prompt_hash: 'abc' };
 
   it('fires when one prompt reaches the threshold within the window, scored 0.5 at it and 1 at twice it', () => {
-    const d = new LoopDetector({ detector: 'loop', threshold: 20, windowMinutes: 10 });
+    const d = new LoopDetector({ detector: 'loop', threshold: 20, windowMinutes: 10, minuteThreshold: 50 });
     expect(d.update({ ...base, minuteMs: T0, calls: 12 })).toBeUndefined();
     const f = d.update({ ...base, minuteMs: T0 + 3 * M, calls: 8 }); // 20 in 4 minutes
     expect(f).toMatchObject({
@@ -132,15 +143,22 @@ describe('LoopDetector', () => {
     expect(d.update({ ...base, minuteMs: T0 + 4 * M, calls: 20 })?.score).toBe(1); // 40
   });
 
+  it('fires in the first minute when one prompt comes minuteThreshold times in it', () => {
+    const d = new LoopDetector({ detector: 'loop' }); // defaults: 20 in 10 minutes, or 5 in one minute
+    expect(d.update({ ...base, minuteMs: T0, calls: 4 })).toBeUndefined();
+    const f = d.update({ ...base, minuteMs: T0 + M, calls: 6 }); // 10 in the window < 20, but 6 >= 5 in this minute
+    expect(f).toMatchObject({ kind: 'runaway_loop', expected: 5, actual: 6, score: 0.6 }); // 0.5 + 0.5 x (6/5 - 1)
+  });
+
   it('forgets calls older than the window', () => {
-    const d = new LoopDetector({ detector: 'loop', threshold: 20, windowMinutes: 10 });
+    const d = new LoopDetector({ detector: 'loop', threshold: 20, windowMinutes: 10, minuteThreshold: 50 });
     d.update({ ...base, minuteMs: T0, calls: 15 });
     // 10 minutes later the first 15 left the window: 15 alone is under 20.
     expect(d.update({ ...base, minuteMs: T0 + 10 * M, calls: 15 })).toBeUndefined();
   });
 
   it('keeps users, tasks and prompts apart, and ignores calls without a prompt hash', () => {
-    const d = new LoopDetector({ detector: 'loop', threshold: 20 });
+    const d = new LoopDetector({ detector: 'loop', threshold: 20, minuteThreshold: 50 });
     d.update({ ...base, minuteMs: T0, calls: 10 });
     expect(d.update({ ...base, user_id: 'carol', minuteMs: T0, calls: 10 })).toBeUndefined();
     expect(d.update({ ...base, prompt_hash: 'def', minuteMs: T0, calls: 10 })).toBeUndefined();
