@@ -148,7 +148,7 @@ function inject(base: Ev[], tenant: string, t0: number, rng: () => number): { ev
 async function main(): Promise<void> {
   let seed = 7;
   const rng = () => {
-    seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) & 0x7fffffff;
     return seed / 2_147_483_648;
   };
   const t0 = Date.parse(START);

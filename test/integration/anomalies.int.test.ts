@@ -37,7 +37,7 @@ function events(): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   let seed = 11;
   const rnd = () => {
-    seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) & 0x7fffffff;
     return seed / 2_147_483_648;
   };
   for (let m = 0; m < 200; m++) {

@@ -39,7 +39,7 @@ interface Workload {
 function workload(total: number, seed: number): Workload {
   let s = seed;
   const rnd = (n: number) => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
+    s = (Math.imul(s, 1_103_515_245) + 12_345) & 0x7fffffff;
     return s % n;
   };
   const lines: Workload['lines'] = { 'tenant-a': [], 'tenant-b': [] };
@@ -265,7 +265,7 @@ describe.skipIf(brokers.length === 0)('ingest -> Kafka -> processor -> ClickHous
         processor = startRoleProcess('processor', penv);
         // Kill at a random moment once this incarnation has committed something.
         await until(async () => (await committed()) > before, `round ${round}: the processor to make progress`, 120_000);
-        rnd = (rnd * 1103515245 + 12345) % 2 ** 31;
+        rnd = (Math.imul(rnd, 1_103_515_245) + 12_345) & 0x7fffffff;
         await new Promise((r) => setTimeout(r, rnd % 1_000));
         if ((await committed()) < (await produced())) killsWithWorkLeft++;
         await processor.kill9();

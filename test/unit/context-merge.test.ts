@@ -81,7 +81,7 @@ describe('last-write-wins order', () => {
   it('the packed version orders pairs exactly as (updated_at, deleted, digest) compared field by field', () => {
     let seed = 7;
     const rnd = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) & 0x7fffffff;
       return seed % n;
     };
     for (let i = 0; i < 300; i++) {

@@ -314,7 +314,7 @@ describe('integer fast path agrees with decimal arithmetic', () => {
   it('on 2,000 pseudo-random calls and prices, including ones past 2^53 pico-USD and long-context tiers', () => {
     let seed = 42;
     const rnd = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) & 0x7fffffff;
       return seed % n;
     };
     const price = () => `${rnd(1000)}.${String(rnd(1_000_000)).padStart(6, '0')}`;

@@ -38,7 +38,7 @@ describe('RollingWindow', () => {
   it('agrees with simple-statistics on a long stream with evictions', () => {
     let seed = 7;
     const rnd = () => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) & 0x7fffffff;
       return seed / 2147483648;
     };
     const w = new RollingWindow(101);

@@ -449,7 +449,7 @@ describe('each candidate appears once', () => {
   it('in chosen, fallbacks or excluded, never twice, over random live states and requests', () => {
     let seed = 42;
     const rand = () => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) & 0x7fffffff;
       return seed / 2_147_483_648;
     };
     const caps = ['tools', 'vision', 'json'];
