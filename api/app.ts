@@ -28,11 +28,13 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Logger } from 'pino';
 import type { TeamMembership } from '../domain/team-allocation.ts';
 import { REDACTED_HEADERS } from '../ingest/http/api-keys.ts';
+import { type ContextsRouteOptions, contextsRoute } from '../ingest/http/contexts.route.ts';
 import { type EventsRouteOptions, eventsRoute } from '../ingest/http/events.route.ts';
 import { HealthResponse } from '../ingest/http/schemas.ts';
 import type { QuotaSpec } from '../schemas/quota.ts';
 import { allocationsRoute } from './routes/allocations.route.ts';
 import { anomaliesRoute } from './routes/anomalies.route.ts';
+import { contextsReadRoute } from './routes/contexts.route.ts';
 import { quotasRoute } from './routes/quotas.route.ts';
 import { type ReportsRouteOptions, reportsRoute } from './routes/reports.route.ts';
 import { routeRoute } from './routes/route.route.ts';
@@ -64,6 +66,8 @@ export interface AppDeps {
   /** Readiness probes by dependency name; each resolves true when the dependency answers. */
   readiness: Record<string, () => Promise<boolean>>;
   ingest?: EventsRouteOptions;
+  /** `POST /v1/contexts` (ingest/http/contexts.route.ts): with a context producer, ingest and all roles. */
+  contexts?: ContextsRouteOptions;
   api?: ApiDeps;
 }
 
@@ -124,6 +128,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     });
   });
   if (deps.ingest) void app.register(eventsRoute, deps.ingest);
+  if (deps.contexts) void app.register(contextsRoute, deps.contexts);
   if (deps.api) {
     const { clickhouse, keys, quotas = [], teams = [], routing, now } = deps.api;
     const clock = now ? { now } : {};
@@ -131,6 +136,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     void app.register(quotasRoute, { clickhouse, keys, quotas, teams, ...clock });
     void app.register(allocationsRoute, { clickhouse, keys, quotas, teams, ...clock });
     void app.register(anomaliesRoute, { clickhouse, keys });
+    void app.register(contextsReadRoute, { clickhouse, keys });
     if (routing) void app.register(routeRoute, { keys, routing });
     if (deps.api.reports) void app.register(reportsRoute, { keys, reports: deps.api.reports });
   }

@@ -1,11 +1,9 @@
 /**
  * The context sync's part of the role wiring (cli/roles.ts calls these): the context topic,
- * the context pipeline of the processor role, and the context routes of the ingest and api roles.
+ * the context pipeline of the processor role, and the options of the ingest role's context route.
  */
-import type { FastifyInstance } from 'fastify';
-import { contextsReadRoute } from '../api/routes/contexts.route.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { contextsRoute } from '../ingest/http/contexts.route.ts';
+import type { ContextsRouteOptions } from '../ingest/http/contexts.route.ts';
 import type { Transport } from '../ingest/transport/transport.ts';
 import { startContextPipeline } from '../processors/context-runner.ts';
 import { createContextStore } from '../processors/context-store.ts';
@@ -49,23 +47,17 @@ export function startContextProcessing(ctx: Ctx, transport: Transport, client: C
   pipeline.done.catch((err: unknown) => void ctx.lifecycle.stop(err));
 }
 
-/**
- * Register `POST /v1/contexts` (with a transport: ingest and all roles) and the read routes
- * `GET /v1/contexts/:user[/export]` (with ClickHouse: api and all roles) on `app`, before it listens.
- */
-export function registerContextRoutes(app: FastifyInstance, ctx: Ctx, transport?: Transport, client?: ClickHouseClient): void {
-  const { config } = ctx.loaded;
-  if (transport) {
-    void app.register(contextsRoute, {
-      contextProducer: transport.producer(config.contexts.topic),
-      dlqProducer: transport.producer(config.kafka.dlq_topic),
-      keys: config.ingest_keys,
-      maxRecordsPerRequest: config.contexts.max_records_per_request,
-      maxRecordBytes: config.contexts.max_record_bytes,
-      storeContent: contentPolicy(config.contexts.store_content),
-      produceTimeoutMs: config.kafka.produce_timeout_ms,
-      maxFutureSkewMs: config.pipeline.max_future_skew_ms,
-    });
-  }
-  if (client) void app.register(contextsReadRoute, { clickhouse: client, keys: [...config.ingest_keys, ...config.api_keys] });
+/** Options of `POST /v1/contexts` (api/app.ts registers it for the ingest and all roles). */
+export function contextIngestOptions(loaded: LoadedConfig, transport: Transport): ContextsRouteOptions {
+  const { config } = loaded;
+  return {
+    contextProducer: transport.producer(config.contexts.topic),
+    dlqProducer: transport.producer(config.kafka.dlq_topic),
+    keys: config.ingest_keys,
+    maxRecordsPerRequest: config.contexts.max_records_per_request,
+    maxRecordBytes: config.contexts.max_record_bytes,
+    storeContent: contentPolicy(config.contexts.store_content),
+    produceTimeoutMs: config.kafka.produce_timeout_ms,
+    maxFutureSkewMs: config.pipeline.max_future_skew_ms,
+  };
 }

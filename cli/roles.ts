@@ -20,7 +20,7 @@ import { reportServiceFromConfig, startWeeklyReports } from '../processors/repor
 import { repairRollups } from '../processors/rollup-repair.ts';
 import { type ClickHouseClient, openClickHouse } from '../storage/clickhouse.ts';
 import { migrate } from '../storage/migrate.ts';
-import { registerContextRoutes, startContextProcessing } from './context-roles.ts';
+import { contextIngestOptions, startContextProcessing } from './context-roles.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { kafkaLogCreator, type Logger } from './logger.ts';
 
@@ -198,6 +198,7 @@ export async function startRole(role: Role, ctx: Ctx): Promise<{ url?: string }>
             maxFutureSkewMs: config.pipeline.max_future_skew_ms,
           }
         : undefined,
+    ...(role !== 'api' && transport ? { contexts: contextIngestOptions(ctx.loaded, transport) } : {}),
     api:
       role !== 'ingest' && client
         ? {
@@ -211,7 +212,6 @@ export async function startRole(role: Role, ctx: Ctx): Promise<{ url?: string }>
           }
         : undefined,
   });
-  registerContextRoutes(app, ctx, transport, client);
   // Registered last, so it stops first: no new requests, in-flight ones finish.
   ctx.lifecycle.add('http', () => app.close());
   const url = await app.listen({ host: config.http.host, port: config.http.port });

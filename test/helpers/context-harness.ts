@@ -1,5 +1,5 @@
 /**
- * The context sync wired as the roles wire it (cli/context-roles.ts registerContextRoutes), over
+ * The context sync wired as the roles wire it (api/app.ts with cli/context-roles.ts options), over
  * a given transport and ClickHouse: POST /v1/contexts -> topic -> context pipeline -> `contexts`,
  * and the read routes; the dead-letter topic is copied into `dead_letters`. For integration tests.
  */
@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { buildApp } from '../../api/app.ts';
-import { registerContextRoutes } from '../../cli/context-roles.ts';
-import { createLifecycle } from '../../cli/lifecycle.ts';
+import { contextIngestOptions } from '../../cli/context-roles.ts';
 import { type LoadedConfig, loadConfig } from '../../config/load.ts';
 import type { Consumer, Transport } from '../../ingest/transport/transport.ts';
 import { createUsageStore } from '../../processors/clickhouse-writer.ts';
@@ -86,8 +85,13 @@ export async function startContextHarness(p: {
   const { loaded, transport, client } = p;
   const { config } = loaded;
   const logger = pino({ level: 'silent' });
-  const app = buildApp({ logger, bodyLimitBytes: config.http.body_limit_bytes, readiness: {} });
-  registerContextRoutes(app, { loaded, logger, lifecycle: createLifecycle(logger) }, transport, client);
+  const app = buildApp({
+    logger,
+    bodyLimitBytes: config.http.body_limit_bytes,
+    readiness: {},
+    contexts: contextIngestOptions(loaded, transport),
+    api: { clickhouse: client, keys: [...config.ingest_keys, ...config.api_keys] },
+  });
   await app.ready();
 
   const start = (groupId: string) =>

@@ -389,6 +389,8 @@ describe('OpenAPI at /docs', () => {
         '/readyz',
         '/v1/allocations/{team}',
         '/v1/anomalies',
+        '/v1/contexts/{user}',
+        '/v1/contexts/{user}/export',
         '/v1/events',
         '/v1/quotas',
         '/v1/quotas/{tenant}',
