@@ -25,7 +25,7 @@ import type { QuotaSpec } from '../schemas/quota.ts';
 import type { ClickHouseClient } from '../storage/clickhouse.ts';
 import { type LatestAlertRow, latestAlertPeriods } from '../storage/queries/quota-alerts.ts';
 import { type MeasureOptions, measurableWith, measureQuota } from '../storage/quota-measure.ts';
-import { createWebhookSender, type WebhookSender } from './webhook.ts';
+import { type WebhookSender, webhookFromAlertsConfig } from './webhook.ts';
 
 /** The `type` of the webhook body: `{ "type": "quota.alert", "alert": QuotaAlert }`. */
 export const QUOTA_ALERT_EVENT = 'quota.alert';
@@ -229,17 +229,7 @@ export interface QuotaAlertsDeps {
  */
 export function startQuotaAlerts(d: QuotaAlertsDeps): QuotaAlertEvaluator | undefined {
   if (!d.quotas.some(measurableWith({ teams: d.teams ?? [] }))) return undefined;
-  const { webhook_url, webhook_secret } = d.alerts;
-  const webhook =
-    webhook_url && webhook_secret
-      ? createWebhookSender({
-          url: webhook_url,
-          secret: webhook_secret,
-          maxAttempts: d.alerts.max_attempts,
-          timeoutMs: d.alerts.timeout_ms,
-          logger: d.logger,
-        })
-      : undefined;
+  const webhook = webhookFromAlertsConfig(d.alerts, d.logger);
   const evaluator = createQuotaAlertEvaluator({
     clickhouse: d.clickhouse,
     quotas: d.quotas,

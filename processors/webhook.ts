@@ -26,6 +26,7 @@
 import { createHmac } from 'node:crypto';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import type { AlertsConfig } from '../schemas/alerts.ts';
 
 /** Default wait before the first retry, ms (then doubled per retry). */
 export const DEFAULT_BASE_DELAY_MS = 500;
@@ -248,4 +249,20 @@ export function createWebhookSender(o: WebhookOptions): WebhookSender {
       return stopping;
     },
   };
+}
+
+/**
+ * The sender of config `alerts` (schemas/alerts.ts), or undefined when no `webhook_url` is set
+ * (config guarantees a secret with a URL). Quota alerts and anomalies each hold one.
+ */
+export function webhookFromAlertsConfig(alerts: Readonly<AlertsConfig>, logger: Logger): WebhookSender | undefined {
+  const { webhook_url, webhook_secret } = alerts;
+  if (!webhook_url || !webhook_secret) return undefined;
+  return createWebhookSender({
+    url: webhook_url,
+    secret: webhook_secret,
+    maxAttempts: alerts.max_attempts,
+    timeoutMs: alerts.timeout_ms,
+    logger,
+  });
 }

@@ -9,7 +9,7 @@ import type { AnomaliesConfig } from '../../schemas/anomalies-config.ts';
 import type { QuotaSpec } from '../../schemas/quota.ts';
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
 import { type MeasureOptions, measurableWith, measureQuota } from '../../storage/quota-measure.ts';
-import { createWebhookSender } from '../webhook.ts';
+import { webhookFromAlertsConfig } from '../webhook.ts';
 import { CORE_DETECTOR_NAME, coreDetectorFactory, createAnomalyDetection } from './detection.ts';
 
 export interface AnomalyDetectionDeps {
@@ -26,17 +26,7 @@ export interface AnomalyDetectionDeps {
 export function startAnomalyDetection(d: AnomalyDetectionDeps): { stop(): Promise<void> } | undefined {
   if (!d.config.enabled) return undefined;
   const measureOpts = { teams: d.teams ?? [] };
-  const { webhook_url, webhook_secret } = d.alerts;
-  const webhook =
-    webhook_url && webhook_secret
-      ? createWebhookSender({
-          url: webhook_url,
-          secret: webhook_secret,
-          maxAttempts: d.alerts.max_attempts,
-          timeoutMs: d.alerts.timeout_ms,
-          logger: d.logger,
-        })
-      : undefined;
+  const webhook = webhookFromAlertsConfig(d.alerts, d.logger);
   const detection = createAnomalyDetection({
     clickhouse: d.clickhouse,
     detectorFactory: coreDetectorFactory(),
