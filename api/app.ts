@@ -14,6 +14,9 @@
  * - `GET /v1/anomalies` (api): see api/routes/anomalies.route.ts.
  * - `POST /v1/route` (api, when a routing snapshot is given): see api/routes/route.route.ts.
  * - `GET /v1/reports/:tenant/weekly` (api, when a report service is given): see api/routes/reports.route.ts.
+ * - `GET /metrics` (every role, when metrics are given): Prometheus text format of the process's
+ *   registry (observability/metrics.ts, docs/observability.md). No API key: scraped on the
+ *   internal network, like /healthz and /readyz.
  * - `GET /docs` (every role): the OpenAPI document of these routes, built from their TypeBox
  *   schemas by @fastify/swagger, shown by @fastify/swagger-ui (its assets ship in the package, so
  *   it works offline); the JSON at `/docs/json`, YAML at `/docs/yaml`.
@@ -31,6 +34,7 @@ import { REDACTED_HEADERS } from '../ingest/http/api-keys.ts';
 import { type ContextsRouteOptions, contextsRoute } from '../ingest/http/contexts.route.ts';
 import { type EventsRouteOptions, eventsRoute } from '../ingest/http/events.route.ts';
 import { HealthResponse } from '../ingest/http/schemas.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { QuotaSpec } from '../schemas/quota.ts';
 import { allocationsRoute } from './routes/allocations.route.ts';
 import { anomaliesRoute } from './routes/anomalies.route.ts';
@@ -69,6 +73,8 @@ export interface AppDeps {
   /** `POST /v1/contexts` (ingest/http/contexts.route.ts): with a context producer, ingest and all roles. */
   contexts?: ContextsRouteOptions;
   api?: ApiDeps;
+  /** Serves `GET /metrics` and records ingest and routing metrics; without it neither. */
+  metrics?: Metrics;
 }
 
 const ReadyResponse = Type.Object(
@@ -126,8 +132,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const ready = results.every(Boolean);
       return reply.code(ready ? 200 : 503).send({ ready, checks });
     });
+    const registry = deps.metrics?.registry;
+    if (registry) {
+      probes.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) =>
+        reply.type(registry.contentType).send(await registry.metrics()),
+      );
+    }
   });
-  if (deps.ingest) void app.register(eventsRoute, deps.ingest);
+  const metrics = deps.metrics;
+  if (deps.ingest) void app.register(eventsRoute, metrics ? { ...deps.ingest, metrics: metrics.ingest } : deps.ingest);
   if (deps.contexts) void app.register(contextsRoute, deps.contexts);
   if (deps.api) {
     const { clickhouse, keys, quotas = [], teams = [], routing, now } = deps.api;
@@ -137,7 +150,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     void app.register(allocationsRoute, { clickhouse, keys, quotas, teams, ...clock });
     void app.register(anomaliesRoute, { clickhouse, keys });
     void app.register(contextsReadRoute, { clickhouse, keys });
-    if (routing) void app.register(routeRoute, { keys, routing });
+    if (routing) void app.register(routeRoute, { keys, routing, ...(metrics ? { metrics: metrics.routing } : {}) });
     if (deps.api.reports) void app.register(reportsRoute, { keys, reports: deps.api.reports });
   }
   app.setNotFoundHandler((request, reply) =>

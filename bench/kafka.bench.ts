@@ -34,12 +34,11 @@ const PACED_SECONDS = 10;
 const TENANTS = ['bench-0', 'bench-1', 'bench-2', 'bench-3'];
 const keyOf = (tenant: string) => `${tenant}-key-0123456789abcdef`;
 
-let startedBroker = false;
 let brokers = process.env.KAFKA_BROKERS;
 if (!brokers) {
+  // Starts the local broker unless it runs already; the bench never stops it (others may use it).
   const out = execFileSync('scripts/kafka-local.sh', ['start'], { encoding: 'utf8' });
   brokers = /KAFKA_BROKERS=(\S+)/.exec(out)?.[1] as string;
-  startedBroker = !/already running/.test(out);
 }
 const run = Date.now().toString(36);
 const topics = { usage: `bench.usage.${run}`, dlq: `bench.dlq.${run}`, group: `bench.proc.${run}` };
@@ -84,6 +83,28 @@ const committed = async () =>
     ]),
   );
 
+/** CPU time (user + system) of a process so far, ms; 0 when it is gone. */
+const cpuMsOf = (pid: number | undefined): number => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+};
+const brokerPid = (): number | undefined => {
+  try {
+    return Number(readFileSync('.kafka/broker.pid', 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+};
+const machineCpu = () => {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').split(/\s+/).slice(1).map(Number);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  return { busyMs: ((f.reduce((a, b) => a + b, 0) - idle) * 1000) / 100 };
+};
+
 function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
 }
@@ -103,11 +124,12 @@ const log = (msg: string) => process.stderr.write(`[bench:kafka] ${msg}\n`);
 log(`producer perf test, ${total} records`);
 const perf = producerPerf(total);
 log(`producer perf: ${JSON.stringify(perf)}`);
-const ingest = startRoleProcess('ingest', { ...env, HTTP_PORT: String(port) });
+const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+const ingest = startRoleProcess('ingest', { ...env, HTTP_PORT: String(port) }, profile);
 const processor = startRoleProcess(
   'processor',
   { ...env, CLICKHOUSE_PATH: data },
-  process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [],
+  profile,
 );
 let peakProcessorRss = 0;
 let peakIngestRss = 0;
@@ -210,6 +232,14 @@ try {
   // Phase 1, throughput: `total` events as fast as ingest takes them, 4 requests in flight.
   log(`phase 1: ${total} events, saturating`);
   const t1 = tracker();
+  const cpuAt = () => ({
+    ingest: cpuMsOf(ingest.proc.pid),
+    processor: cpuMsOf(processor.proc.pid),
+    broker: cpuMsOf(brokerPid()),
+    bench: cpuMsOf(process.pid),
+    machine: machineCpu().busyMs,
+  });
+  const cpu0 = cpuAt();
   const started = performance.now();
   let requests = 0;
   const worker = async () => {
@@ -226,6 +256,10 @@ try {
   const ingestSeconds = (performance.now() - started) / 1000;
   const saturated = await t1.finish();
   const seconds = (performance.now() - started) / 1000;
+  const cpu1 = cpuAt();
+  const cpuUsPerEvent = Object.fromEntries(
+    Object.entries(cpu1).map(([k, v]) => [k, Number((((v - cpu0[k as keyof typeof cpu0]) * 1000) / total).toFixed(1))]),
+  );
 
   // Phase 2, freshness below saturation: PACED_RATE events/s for PACED_SECONDS.
   log(`phase 2: ${PACED_RATE} events/s for ${PACED_SECONDS} s`);
@@ -252,6 +286,7 @@ try {
       end_to_end_events_per_s: e2e,
       freshness_ms_saturated: q(saturated),
       freshness_ms_paced: { rate_events_per_s: PACED_RATE, ...q(paced) },
+      cpu_us_per_event_phase1: cpuUsPerEvent,
       producer_perf_test: perf,
       ratio_end_to_end_to_producer_perf: Number((e2e / perf.records_per_s).toFixed(3)),
       peak_rss_mb: { ingest: Math.round(peakIngestRss / 2 ** 20), processor: Math.round(peakProcessorRss / 2 ** 20) },
@@ -263,5 +298,4 @@ try {
   await processor.stop();
   await ingest.stop();
   rmSync(data, { recursive: true, force: true });
-  if (startedBroker) execFileSync('scripts/kafka-local.sh', ['stop'], { stdio: 'ignore' });
 }

@@ -1,7 +1,8 @@
 /**
  * Role wiring: which components each role starts, on which transport and store.
  *   ingest     HTTP ingest -> Kafka                       (stateless, scale out)
- *   processor  Kafka consumer group -> ClickHouse         (scale out up to the partition count)
+ *   processor  Kafka consumer group -> ClickHouse         (scale out up to the partition count;
+ *              its HTTP server has only /healthz, /readyz, /metrics and /docs)
  *   api        read API over ClickHouse
  *   all        everything in one process; the only role meant for embedded chDB (one owner)
  * Components register their stop functions with the lifecycle in start order.
@@ -12,17 +13,20 @@ import type { LoadedConfig } from '../config/load.ts';
 import { createInProcessTransport } from '../ingest/transport/in-process.transport.ts';
 import { createKafkaTransport, type KafkaTransport } from '../ingest/transport/kafka.transport.ts';
 import type { Transport } from '../ingest/transport/transport.ts';
+import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import { startAnomalyDetection } from '../processors/anomaly/index.ts';
 import { createUsageStore } from '../processors/clickhouse-writer.ts';
 import { startPipelines } from '../processors/index.ts';
 import { startQuotaAlerts } from '../processors/quota-alerts.ts';
 import { reportServiceFromConfig, startWeeklyReports } from '../processors/reports/index.ts';
 import { repairRollups } from '../processors/rollup-repair.ts';
+import { withStoreMetrics } from '../processors/store-metrics.ts';
 import { type ClickHouseClient, openClickHouse } from '../storage/clickhouse.ts';
 import { migrate } from '../storage/migrate.ts';
 import { contextIngestOptions, startContextProcessing } from './context-roles.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { kafkaLogCreator, type Logger } from './logger.ts';
+import { startLagCollection } from './observability-roles.ts';
 
 export const ROLES = ['ingest', 'processor', 'api', 'all'] as const;
 export type Role = (typeof ROLES)[number];
@@ -70,14 +74,20 @@ async function clickhouse({ loaded, lifecycle, logger }: Ctx): Promise<ClickHous
 }
 
 /** `onWritten` runs after each batch the processor writes (the `all` role nudges its routing snapshot). */
-async function startProcessing(ctx: Ctx, transport: Transport, client: ClickHouseClient, onWritten?: () => void): Promise<void> {
+async function startProcessing(
+  ctx: Ctx,
+  transport: Transport,
+  client: ClickHouseClient,
+  metrics: Metrics,
+  onWritten?: () => void,
+): Promise<void> {
   const { config, prices } = ctx.loaded;
   // Before consuming: repair roll-ups a crash inside a multi-view insert left short.
   const repaired = await repairRollups(client);
   if (repaired.length > 0) ctx.logger.warn({ event: 'rollups.repaired', days: repaired }, 'roll-ups rebuilt from usage_events');
   const pipelines = startPipelines({
     transport,
-    store: createUsageStore(client),
+    store: withStoreMetrics(createUsageStore(client), metrics.store),
     prices,
     config: {
       usageTopic: config.kafka.usage_topic,
@@ -88,6 +98,7 @@ async function startProcessing(ctx: Ctx, transport: Transport, client: ClickHous
       maxFutureSkewMs: config.pipeline.max_future_skew_ms,
     },
     ...(onWritten ? { onBatch: () => onWritten() } : {}),
+    metrics: metrics.pipeline,
     repair: {
       run: () => repairRollups(client),
       intervalMs: ROLLUP_CHECK_INTERVAL_MS,
@@ -111,6 +122,7 @@ async function startProcessing(ctx: Ctx, transport: Transport, client: ClickHous
     teams: config.teams,
     alerts: config.alerts,
     logger: ctx.logger,
+    metrics: metrics.quotas,
   });
   if (alerts) ctx.lifecycle.add('quota-alerts', () => alerts.stop());
   // Anomaly detection over the minute aggregates; stopped before the processor and ClickHouse.
@@ -121,6 +133,7 @@ async function startProcessing(ctx: Ctx, transport: Transport, client: ClickHous
     quotas: config.quotas,
     teams: config.teams,
     logger: ctx.logger,
+    metrics: metrics.anomalies,
   });
   if (anomalies) ctx.lifecycle.add('anomalies', () => anomalies.stop());
   // Weekly reports on config reports.schedule (docs/reports.md); stopped before ClickHouse.
@@ -180,15 +193,22 @@ export async function startRole(role: Role, ctx: Ctx): Promise<{ url?: string }>
   }
   // The `all` role routes on the usage it writes itself: each batch nudges the snapshot.
   const routing = (role === 'api' || role === 'all') && client ? await startRouting(ctx, client) : undefined;
-  if ((role === 'processor' || role === 'all') && transport && client) await startProcessing(ctx, transport, client, routing?.nudge);
-  if (role === 'processor') return {};
+  // One metrics registry per process, served at GET /metrics (docs/observability.md).
+  const metrics = createMetrics();
+  if ((role === 'processor' || role === 'all') && transport && client) {
+    await startProcessing(ctx, transport, client, metrics, routing?.nudge);
+    if (useKafka) startLagCollection(ctx, metrics.lag);
+  }
 
+  // Every role listens on http.port; the processor role serves only /healthz, /readyz, /metrics and /docs.
+  const serveIngest = role === 'ingest' || role === 'all';
   const app = buildApp({
     logger: ctx.logger,
     bodyLimitBytes: config.http.body_limit_bytes,
     readiness,
+    metrics,
     ingest:
-      role !== 'api' && transport
+      serveIngest && transport
         ? {
             usageProducer: transport.producer(config.kafka.usage_topic),
             dlqProducer: transport.producer(config.kafka.dlq_topic),
@@ -198,9 +218,9 @@ export async function startRole(role: Role, ctx: Ctx): Promise<{ url?: string }>
             maxFutureSkewMs: config.pipeline.max_future_skew_ms,
           }
         : undefined,
-    ...(role !== 'api' && transport ? { contexts: contextIngestOptions(ctx.loaded, transport) } : {}),
+    ...(serveIngest && transport ? { contexts: contextIngestOptions(ctx.loaded, transport) } : {}),
     api:
-      role !== 'ingest' && client
+      (role === 'api' || role === 'all') && client
         ? {
             clickhouse: client,
             // Ingest keys read their own tenant; api_keys are read (one tenant) or admin (every tenant).

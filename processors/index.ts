@@ -4,6 +4,7 @@
  */
 import type { PriceTable } from '../domain/pricing.ts';
 import type { BatchHandler, Transport } from '../ingest/transport/transport.ts';
+import type { PipelineMetrics } from '../observability/metrics.ts';
 import type { UsageStore } from './clickhouse-writer.ts';
 import { deadLetterSinkHandler } from './dead-letter-sink.ts';
 import { createRepairGate } from './repair-gate.ts';
@@ -25,6 +26,8 @@ export interface PipelineDeps {
   prices: PriceTable;
   config: PipelineConfig;
   onBatch?: (pipeline: string, stats: Readonly<UsageStats>) => void;
+  /** Batch size and flush duration per pipeline (observability/metrics.ts); default none. */
+  metrics?: PipelineMetrics;
   /**
    * Roll-up check and repair (processors/rollup-repair.ts), run alone (batches paused) every
    * `repairIntervalMs` and once more after the consumers stopped. A replay right after a crash
@@ -66,6 +69,18 @@ export function startPipelines(deps: PipelineDeps): RunningPipelines {
     },
     { name: 'dead-letters', topic: config.dlqTopic, group: `${config.consumerGroup}.dlq`, handler: deadLetterSinkHandler(deps.store) },
   ];
+  const metrics = deps.metrics;
+  if (metrics) {
+    // Timed from delivery to ClickHouse acknowledgement; a failed batch is not observed.
+    for (const p of pipelines) {
+      const handle = p.handler;
+      p.handler = async (batch) => {
+        const started = performance.now();
+        await handle(batch);
+        metrics.batch(p.name, batch.messages.length, (performance.now() - started) / 1000);
+      };
+    }
+  }
   const consumers = pipelines.map((p) =>
     deps.transport.consumer({
       topic: p.topic,

@@ -20,6 +20,7 @@ import type { Logger } from 'pino';
 import type { QuotaStatus } from '../domain/quota.ts';
 import { alertStateFromLog, evaluateQuotaAlerts, type QuotaAlert, type QuotaAlertState } from '../domain/quota-alerts.ts';
 import { parseRfc3339 } from '../domain/usage-event-validation.ts';
+import type { QuotaMetrics } from '../observability/metrics.ts';
 import type { AlertsConfig } from '../schemas/alerts.ts';
 import type { QuotaSpec } from '../schemas/quota.ts';
 import type { ClickHouseClient } from '../storage/clickhouse.ts';
@@ -43,6 +44,8 @@ export interface QuotaAlertEvaluatorOptions {
   webhook?: WebhookSender;
   /** Current time, epoch ms. Default Date.now. */
   now?: () => number;
+  /** Each measurement's used / limit, by quota id (observability/metrics.ts). Default none. */
+  metrics?: QuotaMetrics;
 }
 
 export interface QuotaAlertEvaluator {
@@ -149,6 +152,7 @@ export function createQuotaAlertEvaluator(o: QuotaAlertEvaluatorOptions): QuotaA
         o.logger.warn({ event: 'quota.alert.measure_failed', quota_id: spec.id, err: r.reason }, 'measuring a quota failed');
         return;
       }
+      o.metrics?.utilisation(spec.id, r.value.percent / 100); // percent: used / limit x 100, truncated to 2 decimals
       if (evaluateQuotaAlerts(spec, states.get(spec.id), r.value, nowMs).alerts.length > 0) firing.push({ spec, status: r.value });
     });
     if (firing.length === 0) return [];
@@ -221,6 +225,7 @@ export interface QuotaAlertsDeps {
   /** Config `alerts` (schemas/alerts.ts). */
   alerts: Readonly<AlertsConfig>;
   logger: Logger;
+  metrics?: QuotaMetrics;
 }
 
 /**
@@ -237,6 +242,7 @@ export function startQuotaAlerts(d: QuotaAlertsDeps): QuotaAlertEvaluator | unde
     logger: d.logger,
     intervalMs: d.alerts.interval_ms,
     ...(webhook ? { webhook } : {}),
+    ...(d.metrics ? { metrics: d.metrics } : {}),
   });
   evaluator.start();
   return evaluator;

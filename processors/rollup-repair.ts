@@ -13,6 +13,14 @@
  * rows through the minute view's own SELECT (read from `system.tables`, so the definition stays
  * in the migration), which refills hour and day through their views. Idempotent: a crash during
  * the repair is found and repaired again at the next start. Runs only while nothing else writes.
+ *
+ * Retention (schemas/clickhouse/0009): the tables expire rows at different ages after they were
+ * stored (minute 35 days, raw and hour 400, day 5 years), so an old day legitimately disagrees.
+ * Only days whose stored events all arrived within `REPAIR_HORIZON_DAYS` are compared (nothing of
+ * theirs can have expired while every table keeps more than the horizon plus a 2-day margin), and a
+ * day whose id index knows more events than `usage_events` holds (raw rows expired while the longer
+ * kept roll-ups still count them) is never rebuilt, so the repair cannot shrink a roll-up to what
+ * is left of the raw rows. A crash therefore stays repairable for 30 days after the batch arrived.
  */
 import type { ClickHouseClient } from '../storage/clickhouse.ts';
 
@@ -23,9 +31,15 @@ interface DayTotals {
   o: string;
 }
 
+/**
+ * Days whose events all arrived within this many days are compared; must stay below the shortest
+ * retention of the usage tables (usage_minute: 35 days) minus a 2-day margin (README "Retention").
+ */
+export const REPAIR_HORIZON_DAYS = 30;
+
 const TOTALS: Record<string, string> = {
-  usage_events:
-    'SELECT toString(toDate(timestamp)) AS d, count() AS n, sum(input_tokens) AS i, sum(output_tokens) AS o FROM usage_events GROUP BY d',
+  usage_events: `SELECT toString(toDate(timestamp)) AS d, count() AS n, sum(input_tokens) AS i, sum(output_tokens) AS o FROM usage_events
+GROUP BY d HAVING min(ingested_at) >= now64(3) - INTERVAL ${REPAIR_HORIZON_DAYS} DAY`,
   usage_minute:
     'SELECT toString(toDate(window_start)) AS d, sum(requests) AS n, sum(input_tokens) AS i, sum(output_tokens) AS o FROM usage_minute GROUP BY d',
   usage_hour:
@@ -39,11 +53,28 @@ async function totalsByDay(client: ClickHouseClient, table: string): Promise<Map
   return new Map(rows.map((r) => [r.d, `${r.n}/${r.i}/${r.o}`]));
 }
 
-/** UTC days (YYYY-MM-DD) whose roll-ups disagree with the raw events. */
+/**
+ * UTC days (YYYY-MM-DD) whose roll-ups disagree with the raw events, among the days whose raw
+ * events all arrived within `REPAIR_HORIZON_DAYS` and none of which expired (see the module comment).
+ */
 export async function inconsistentDays(client: ClickHouseClient): Promise<string[]> {
   const [raw, ...rollups] = await Promise.all(Object.keys(TOTALS).map((t) => totalsByDay(client, t)));
-  const days = new Set<string>([...(raw as Map<string, string>).keys(), ...rollups.flatMap((m) => [...m.keys()])]);
-  return [...days].filter((d) => rollups.some((m) => m.get(d) !== raw?.get(d))).sort();
+  const rawTotals = raw as Map<string, string>;
+  const candidates = [...rawTotals.keys()].filter((d) => rollups.some((m) => m.get(d) !== rawTotals.get(d)));
+  if (candidates.length === 0) return [];
+  // Distinct ids per candidate day in the id index (kept longer than usage_events): more ids than
+  // raw rows means raw rows of that day expired, and the roll-ups rightly still count them.
+  const ids = await (
+    await client.query({
+      query: `SELECT toString(toDate(timestamp)) AS d, uniqExact(tenant, event_id) AS n FROM usage_event_ids
+WHERE toDate(timestamp) IN {days:Array(Date)} GROUP BY d`,
+      query_params: { days: candidates },
+      format: 'JSONEachRow',
+    })
+  ).json<{ d: string; n: string }>();
+  const known = new Map(ids.map((r) => [r.d, Number(r.n)]));
+  const rawCount = (d: string) => Number(rawTotals.get(d)?.split('/')[0]);
+  return candidates.filter((d) => (known.get(d) ?? 0) <= rawCount(d)).sort();
 }
 
 /**

@@ -15,9 +15,13 @@
 #   KAFKA_CONTROLLER_PORT  KRaft controller port   (default 19093)
 #   KAFKA_HEAP             JVM heap flags          (default "-Xmx512m -Xms256m")
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness (default 60)
+#   KAFKA_LOCAL_DIR        state folder of this broker (default <repo>/.kafka): a second broker
+#                          with its own KAFKA_LOCAL_DIR and ports runs beside the first, from the
+#                          same jars, and `stop` with the same KAFKA_LOCAL_DIR stops only it, e.g.
+#       KAFKA_LOCAL_DIR=/tmp/k2 KAFKA_PORT=29092 KAFKA_CONTROLLER_PORT=29093 scripts/kafka-local.sh start
 #
-# Everything it writes lives in <repo>/.kafka/ (git-ignored):
-#   lib/               the jars (mvn dependency:copy-dependencies of scripts/kafka/pom.xml)
+# Everything it writes lives in <repo>/.kafka/ (git-ignored), or KAFKA_LOCAL_DIR except lib/:
+#   lib/               the jars (mvn dependency:copy-dependencies of scripts/kafka/pom.xml), always <repo>/.kafka/lib
 #   data/              the KRaft metadata log and topic partitions
 #   logs/server.log    broker log of the current run (log4j2, WARN; config
 #                      scripts/kafka/log4j2.properties); the run before: server.log.prev
@@ -32,8 +36,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 POM="$ROOT/scripts/kafka/pom.xml"
 LOG4J_CONFIG="$ROOT/scripts/kafka/log4j2.properties"
 
-KAFKA_HOME="$ROOT/.kafka"
-LIB_DIR="$KAFKA_HOME/lib"
+KAFKA_HOME="${KAFKA_LOCAL_DIR:-$ROOT/.kafka}"
+LIB_DIR="$ROOT/.kafka/lib"           # shared by every instance
 DATA_DIR="$KAFKA_HOME/data"
 LOG_DIR="$KAFKA_HOME/logs"
 PROPS="$KAFKA_HOME/server.properties"

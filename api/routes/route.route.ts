@@ -17,6 +17,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { decide, PRIORITIES, TASK_CLASSES } from '../../domain/routing.ts';
 import { type ReadApiKey, readAuth, UNAUTHORIZED } from '../../ingest/http/api-keys.ts';
+import type { RoutingMetrics } from '../../observability/metrics.ts';
 import { useReadErrorHandler } from '../read-errors.ts';
 import type { RoutingSnapshots } from '../routing-snapshot.ts';
 import { READ_ERRORS } from '../schemas.ts';
@@ -118,6 +119,8 @@ export const RouteResponse = Type.Object(
 export interface RouteRouteOptions {
   keys: ReadonlyArray<ReadApiKey>;
   routing: Pick<RoutingSnapshots, 'current' | 'remaining'>;
+  /** Decisions by outcome and exclusions by reason (observability/metrics.ts). Default none. */
+  metrics?: RoutingMetrics;
 }
 
 export const routeRoute: FastifyPluginAsync<RouteRouteOptions> = async (app, opts) => {
@@ -144,6 +147,7 @@ export const routeRoute: FastifyPluginAsync<RouteRouteOptions> = async (app, opt
       }
       const user = body.user_id?.normalize('NFC');
       const decision = decide(opts.routing.current(tenant, user), { ...body, tenant });
+      opts.metrics?.decision(decision);
       return { tenant, user_id: user ?? null, ...decision, quotas: opts.routing.remaining(tenant, user) };
     },
   );

@@ -12,6 +12,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { deadLetter } from '../../domain/dead-letter.ts';
 import { type FieldError, validateUsageEvent } from '../../domain/usage-event-validation.ts';
+import type { IngestMetrics } from '../../observability/metrics.ts';
 import { SOURCE_HEADER } from '../replay.ts';
 import type { OutgoingMessage, Producer } from '../transport/transport.ts';
 import { type ApiKey, keyMatcher, presentedKey } from './api-keys.ts';
@@ -46,6 +47,8 @@ export interface EventsRouteOptions {
   now?: () => number;
   /** How far past now an event time may be, ms. Default: validateUsageEvent's (10 min). */
   maxFutureSkewMs?: number;
+  /** Requests by result, events acknowledged, produce latency (observability/metrics.ts). Default none. */
+  metrics?: IngestMetrics;
 }
 
 /** What the content-type parsers hand to the handler: the body text, not a parsed value. */
@@ -110,6 +113,7 @@ export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (fastif
       contentType: typeof contentType === 'string' ? contentType : undefined,
       bodyLimitBytes: request.routeOptions.bodyLimit,
     });
+    opts.metrics?.request(r.body.error.code);
     if (r.statusCode >= 500) request.log.error({ err, code: r.body.error.code }, 'ingest_http_failed');
     else request.log.info({ code: r.body.error.code, status: r.statusCode }, 'ingest_http_refused');
     if (r.retryAfterSeconds !== undefined) void reply.header('retry-after', String(r.retryAfterSeconds));
@@ -124,11 +128,14 @@ export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (fastif
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ProduceTimeoutError(opts.produceTimeoutMs)), opts.produceTimeoutMs);
     });
+    const started = performance.now();
     try {
       // NOTE: a send still pending after the timeout keeps running; Promise.all/race hold its
       // rejection, so it cannot become an unhandled rejection.
       await Promise.race([Promise.all([send(opts.usageProducer, usage), send(opts.dlqProducer, dlq)]), timeout]);
+      opts.metrics?.produced((performance.now() - started) / 1000, true);
     } catch (err) {
+      opts.metrics?.produced((performance.now() - started) / 1000, false);
       const why =
         err instanceof ProduceTimeoutError ? `did not acknowledge the events within ${err.timeoutMs} ms` : 'failed to store the events';
       throw new UnavailableError(
@@ -235,6 +242,8 @@ export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (fastif
       });
 
       await produce(usage, dlq);
+      opts.metrics?.request('accepted');
+      opts.metrics?.events(usage.length, dlq.length);
       request.log.info({ tenant, accepted: usage.length, rejected: dlq.length }, 'ingest_http_batch');
       return reply.code(202).send({ accepted: usage.length, rejected: dlq.length, results });
     },

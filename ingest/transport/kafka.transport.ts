@@ -114,8 +114,19 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
   const consumers = new Set<{ stop(): Promise<void> }>();
   let closed = false;
 
-  async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
-    const admin = kafka.admin();
+  // Readiness pings use a client without retries (its connect would otherwise retry a refused
+  // connection until the ping's timeout) and without logs (a probe every few seconds while the
+  // broker is down would flood them): a broker that is down is reported at once.
+  const pingClient = new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 1_000,
+    retry: { retries: 0 },
+  });
+
+  async function withAdmin<T>(fn: (admin: Admin) => Promise<T>, client = kafka): Promise<T> {
+    const admin = client.admin();
     await admin.connect();
     try {
       return await fn(admin);
@@ -140,7 +151,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
     async ping(timeoutMs = 2_000) {
       try {
         await withTimeout(
-          withAdmin((admin) => admin.describeCluster()),
+          withAdmin((admin) => admin.describeCluster(), pingClient),
           timeoutMs,
           'ping',
         );

@@ -18,12 +18,13 @@
 import type { Logger } from 'pino';
 import type { QuotaStatus } from '../../domain/quota.ts';
 import { MINUTE_MS } from '../../domain/windows.ts';
+import type { AnomalyMetrics } from '../../observability/metrics.ts';
 import type { QuotaSpec } from '../../schemas/quota.ts';
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
 import { type PromptMinuteRow, promptMinutes, type SeriesMinuteRow, seriesMinutes } from '../../storage/queries/anomalies.ts';
 import type { WebhookSender } from '../webhook.ts';
 import { createDetector, type DetectorOptions } from './detector.ts';
-import { type Anomaly, type EpisodeChange, EpisodeTracker, type Finding, type SeriesRef } from './episodes.ts';
+import { ANOMALY_KINDS, type Anomaly, type EpisodeChange, EpisodeTracker, type Finding, type SeriesRef } from './episodes.ts';
 import { type DetectorFactory, LoopDetector, type MinutePoint, SeriesMonitor } from './usage-detectors.ts';
 
 /** Webhook event type of anomaly notifications (docs/alerts.md). */
@@ -93,6 +94,8 @@ export interface DetectionOptions {
   loopThreshold?: number;
   loopWindowMinutes?: number;
   now?: () => number;
+  /** Episodes opened and resolved, by kind, counted where they are notified (observability/metrics.ts). Default none. */
+  metrics?: AnomalyMetrics;
 }
 
 export interface DetectionRun {
@@ -166,6 +169,7 @@ export function createAnomalyDetection(o: DetectionOptions): AnomalyDetection {
   const monitors = new Map<string, { monitor: SeriesMonitor; nextMinute: number }>();
   const loopSeries = new Map<string, SeriesRef>(); // (user, task) series with a loop episode open
   let scoredUpTo: number | undefined;
+  o.metrics?.declareKinds(ANOMALY_KINDS);
 
   function monitorFor(r: SeriesMinuteRow, firstMinute: number) {
     const ref: SeriesRef = {
@@ -322,6 +326,7 @@ export function createAnomalyDetection(o: DetectionOptions): AnomalyDetection {
   function notify(changes: EpisodeChange[]): void {
     for (const c of changes) {
       if (c.change === 'updated') continue;
+      o.metrics?.changed(c.anomaly.kind, c.change);
       const view = anomalyView(c.anomaly);
       o.logger.warn({ event: `anomaly.${c.change}`, anomaly: view }, `anomaly ${c.change}: ${c.anomaly.kind} on ${c.anomaly.series_key}`);
       o.webhook?.send({ id: `${c.anomaly.anomaly_id}:${c.change}`, body: { type: ANOMALY_EVENT, change: c.change, anomaly: view } });

@@ -4,6 +4,7 @@
  * run carries on from where the last one stopped.
  */
 import type { Logger } from 'pino';
+import type { AnomalyMetrics } from '../../observability/metrics.ts';
 import type { AlertsConfig } from '../../schemas/alerts.ts';
 import type { AnomaliesConfig } from '../../schemas/anomalies-config.ts';
 import type { QuotaSpec } from '../../schemas/quota.ts';
@@ -20,6 +21,7 @@ export interface AnomalyDetectionDeps {
   quotas: readonly QuotaSpec[];
   teams?: MeasureOptions['teams'];
   logger: Logger;
+  metrics?: AnomalyMetrics;
 }
 
 /** Start detection; undefined when `anomalies.enabled` is false. `stop()` waits for a run in progress. */
@@ -40,6 +42,7 @@ export function startAnomalyDetection(d: AnomalyDetectionDeps): { stop(): Promis
     resolveAfterMinutes: d.config.resolve_after_minutes,
     loopThreshold: d.config.loop_threshold,
     loopWindowMinutes: d.config.loop_window_minutes,
+    ...(d.metrics ? { metrics: d.metrics } : {}),
   });
   let running: Promise<void> | undefined;
   let stopped = false;

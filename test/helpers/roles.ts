@@ -27,7 +27,8 @@ export interface RoleProcess {
 /** @param nodeArgs extra node flags (e.g. `--cpu-prof`), placed before the script. */
 export function startRoleProcess(role: string, env: Record<string, string>, nodeArgs: string[] = []): RoleProcess {
   const proc = spawn('node', [...nodeArgs, 'bin/quotaflow.js', role], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    // HTTP_PORT 0 (a free port) unless the test gives one: every role listens now, the processor too.
+    env: { ...process.env, LOG_LEVEL: 'info', HTTP_PORT: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
