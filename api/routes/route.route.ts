@@ -21,6 +21,7 @@ import type { RoutingMetrics } from '../../observability/metrics.ts';
 import { useReadErrorHandler } from '../read-errors.ts';
 import type { RoutingSnapshots } from '../routing-snapshot.ts';
 import { READ_ERRORS } from '../schemas.ts';
+import { strictBodyCompiler } from '../strict-body.ts';
 
 const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 64 });
 const Tokens = Type.Integer({ minimum: 0, maximum: 100_000_000 });
@@ -127,13 +128,17 @@ export const routeRoute: FastifyPluginAsync<RouteRouteOptions> = async (app, opt
   // Error replies in the declared `{ error: { code, message } }` shape (a bad body is 400 bad_request).
   useReadErrorHandler(app);
   const auth = readAuth(opts.keys);
-  // No body at all means no hints: validate it as {}.
+  // No body at all means no hints: validate it as {}. A JSON `null` body is not "no body": refused.
   app.addHook('preValidation', async (req) => {
-    req.body ??= {};
+    if (req.body === undefined) req.body = {};
   });
   app.post(
     '/v1/route',
-    { schema: { tags: ['routing'], body: RouteBody, response: { 200: RouteResponse, ...READ_ERRORS } } },
+    {
+      schema: { tags: ['routing'], body: RouteBody, response: { 200: RouteResponse, ...READ_ERRORS } },
+      // Strict: no coercion, no dropped unknown fields (api/strict-body.ts).
+      validatorCompiler: strictBodyCompiler,
+    },
     async (req, reply) => {
       const caller = auth.caller(req);
       if (caller === undefined) return reply.code(UNAUTHORIZED.statusCode).send(UNAUTHORIZED.body);
