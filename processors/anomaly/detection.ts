@@ -21,10 +21,25 @@ import { MINUTE_MS } from '../../domain/windows.ts';
 import type { AnomalyMetrics } from '../../observability/metrics.ts';
 import type { QuotaSpec } from '../../schemas/quota.ts';
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
-import { type PromptMinuteRow, promptMinutes, type SeriesMinuteRow, seriesMinutes } from '../../storage/queries/anomalies.ts';
+import {
+  type OpenAnomalyRow,
+  openAnomalies,
+  type PromptMinuteRow,
+  promptMinutes,
+  type SeriesMinuteRow,
+  seriesMinutes,
+} from '../../storage/queries/anomalies.ts';
 import type { WebhookSender } from '../webhook.ts';
 import { createDetector, type DetectorOptions } from './detector.ts';
-import { ANOMALY_KINDS, type Anomaly, type EpisodeChange, EpisodeTracker, type Finding, type SeriesRef } from './episodes.ts';
+import {
+  ANOMALY_KINDS,
+  type Anomaly,
+  type AnomalyKind,
+  type EpisodeChange,
+  EpisodeTracker,
+  type Finding,
+  type SeriesRef,
+} from './episodes.ts';
 import { type DetectorFactory, LoopDetector, type MinutePoint, SeriesMonitor } from './usage-detectors.ts';
 
 /** Webhook event type of anomaly notifications (docs/alerts.md). */
@@ -307,6 +322,37 @@ export function createAnomalyDetection(o: DetectionOptions): AnomalyDetection {
     return out;
   }
 
+  /** Restore the stored open episodes into the tracker; returns their ids. */
+  async function restoreOpen(): Promise<Set<string>> {
+    const open = await rows<OpenAnomalyRow>(openAnomalies(o.tenant === undefined ? {} : { tenant: o.tenant }));
+    for (const r of open) {
+      const a: Anomaly = {
+        anomaly_id: r.anomaly_id,
+        tenant: r.tenant,
+        kind: r.kind as AnomalyKind,
+        detector: r.detector,
+        dimension: r.dimension,
+        series_key: r.series_key,
+        ...(r.user_id ? { user_id: r.user_id } : {}),
+        ...(r.provider ? { provider: r.provider } : {}),
+        ...(r.model ? { model: r.model } : {}),
+        window_start_ms: num(r.window_start_ms),
+        window_end_ms: num(r.window_end_ms),
+        score: r.score,
+        expected: r.expected,
+        actual: r.actual,
+        metric: r.metric,
+        status: 'open',
+        details: JSON.parse(r.details) as Record<string, unknown>,
+        detected_at_ms: num(r.detected_at_ms),
+        updated_at_ms: num(r.updated_at_ms),
+      };
+      tracker.restore(a);
+      if (a.kind === 'runaway_loop') loopSeries.set(seriesId(a), a);
+    }
+    return new Set(open.map((r) => r.anomaly_id));
+  }
+
   async function store(changes: EpisodeChange[]): Promise<void> {
     if (changes.length === 0) return;
     // The latest version of each episode is enough: one row per anomaly_id per run.
@@ -339,21 +385,27 @@ export function createAnomalyDetection(o: DetectionOptions): AnomalyDetection {
       const toMs = Math.floor((nowMs - graceMs) / MINUTE_MS) * MINUTE_MS;
       if (scoredUpTo === undefined) {
         const fromMs = toMs - warmupMs;
+        // Take over what an earlier process left open, so a restart never opens it again.
+        const restored = await restoreOpen();
         const warm = await score(fromMs, toMs);
+        warm.push(...tracker.resolveStale(toMs));
         scoredUpTo = toMs;
         const burn = await quotaBurn(nowMs);
         // Warm-up: store the episodes still open at its end (same ids: idempotent), notify only
         // the quota forecasts of now; what opened and resolved in the past stays quiet.
+        // Restored episodes that resolved during the warm-up were announced as opened: announce the end.
         const last = new Map<string, EpisodeChange>();
         for (const c of warm) last.set(c.anomaly.anomaly_id, c);
         const stillOpen = [...last.values()].filter((c) => c.anomaly.status === 'open');
-        await store([...stillOpen, ...burn]);
-        notify(burn);
-        return { fromMs, toMs, changes: [...stillOpen, ...burn] };
+        const endedRestored = [...last.values()].filter((c) => c.change === 'resolved' && restored.has(c.anomaly.anomaly_id));
+        await store([...stillOpen, ...endedRestored, ...burn]);
+        notify([...endedRestored, ...burn]);
+        return { fromMs, toMs, changes: [...stillOpen, ...endedRestored, ...burn] };
       }
       const fromMs = scoredUpTo;
       const changes = toMs > fromMs ? await score(fromMs, toMs) : [];
       scoredUpTo = Math.max(scoredUpTo, toMs);
+      changes.push(...tracker.resolveStale(toMs));
       changes.push(...(await quotaBurn(nowMs)));
       await store(changes);
       notify(changes);

@@ -117,6 +117,33 @@ export class EpisodeTracker {
     return this.open.size;
   }
 
+  /**
+   * Take over an episode stored as open by an earlier process (a restart): later findings of its
+   * series and kind extend it (same id, no second `opened`) and quiet minutes resolve it. Ignored
+   * when an episode of that series and kind is already open here.
+   */
+  restore(a: Anomaly): void {
+    const key = keyOf(a, a.kind);
+    if (!this.open.has(key)) this.open.set(key, { anomaly: { ...a, status: 'open' }, quiet: 0 });
+  }
+
+  /**
+   * Resolve the open episodes whose last anomalous minute ended `resolveAfterMinutes` or more
+   * before `nowMs`: series that are no longer scored at all (a series with no calls left in the
+   * window of a restart's warm-up) would otherwise stay open forever.
+   */
+  resolveStale(nowMs: number): EpisodeChange[] {
+    const out: EpisodeChange[] = [];
+    for (const [key, o] of this.open) {
+      if (o.anomaly.window_end_ms + this.resolveAfter * MINUTE_MS > nowMs) continue;
+      this.open.delete(key);
+      o.anomaly.status = 'resolved';
+      o.anomaly.updated_at_ms = Math.max(this.now(), o.anomaly.updated_at_ms + 1);
+      out.push({ change: 'resolved', anomaly: { ...o.anomaly } });
+    }
+    return out;
+  }
+
   /** An anomalous minute: opens an episode, or extends the open one (and raises its peak). */
   anomalous(f: Finding): EpisodeChange {
     const key = keyOf(f, f.kind);

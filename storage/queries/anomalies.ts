@@ -134,3 +134,37 @@ ORDER BY window_start DESC, kind, anomaly_id LIMIT {limit:UInt32}`,
     query_params: params,
   };
 }
+
+/** One row of `openAnomalies` (times as epoch ms; Int64 are strings in JSON). */
+export interface OpenAnomalyRow {
+  anomaly_id: string;
+  tenant: string;
+  kind: string;
+  detector: string;
+  dimension: string;
+  series_key: string;
+  user_id: string;
+  provider: string;
+  model: string;
+  window_start_ms: string | number;
+  window_end_ms: string | number;
+  score: number;
+  expected: number;
+  actual: number;
+  metric: string;
+  details: string;
+  detected_at_ms: string | number;
+  updated_at_ms: string | number;
+}
+
+/** Every anomaly whose latest version is still open (FINAL), optionally for one tenant: what a restart takes over. */
+export function openAnomalies(f: { tenant?: string } = {}): BuiltQuery {
+  const ms = (c: string) => `toUnixTimestamp64Milli(${c}) AS ${c}_ms`;
+  return {
+    query: `SELECT anomaly_id, tenant, kind, detector, dimension, series_key, user_id, provider, model,
+  ${ms('window_start')}, ${ms('window_end')}, score, expected, actual, metric, details, ${ms('detected_at')}, ${ms('updated_at')}
+FROM anomalies FINAL WHERE status = 'open'${f.tenant === undefined ? '' : ' AND tenant = {tenant:String}'}
+ORDER BY tenant, window_start, anomaly_id`,
+    query_params: f.tenant === undefined ? {} : { tenant: f.tenant },
+  };
+}

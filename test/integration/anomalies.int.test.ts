@@ -9,10 +9,12 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anomaliesRoute } from '../../api/routes/anomalies.route.ts';
 import { loadConfig } from '../../config/load.ts';
+import type { QuotaStatus } from '../../domain/quota.ts';
 import { CORE_DETECTOR_NAME, coreDetectorFactory, createAnomalyDetection } from '../../processors/anomaly/detection.ts';
 import { createUsageStore } from '../../processors/clickhouse-writer.ts';
 import { decodeBatch, transform } from '../../processors/usage.processor.ts';
 import type { WebhookEvent, WebhookSender } from '../../processors/webhook.ts';
+import type { QuotaSpec } from '../../schemas/quota.ts';
 import { openTestStore, queryRows, type TestStore } from '../helpers/store.ts';
 
 const M = 60_000;
@@ -137,6 +139,14 @@ describe('continuous detection', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
+  it('a restart while anomalies are open neither opens them again nor forgets them', async () => {
+    const before = sent.length;
+    clock = T0 + 183 * M;
+    live = detection(); // a new process: no memory but the table
+    await live.runOnce(); // warm-up over the last 140 minutes, spike and loop included
+    expect(sent.slice(before).filter((e) => (e.body as { change: string }).change === 'opened')).toEqual([]);
+  });
+
   it('resolves each open episode once, after five quiet minutes', async () => {
     clock = T0 + 200 * M;
     await live.runOnce(); // minutes 178..197: the last loop minute is 170, the spike ended at 158
@@ -168,5 +178,55 @@ describe('continuous detection', () => {
     await detection().scan(T0 + 140 * M, T0 + 200 * M);
     const after = await queryRows<{ n: string }>(store.client, 'SELECT count() AS n FROM anomalies FINAL');
     expect(after).toEqual(before);
+  });
+});
+
+describe('quota burn across a restart', () => {
+  // A daily quota projected to run out at 20:00, before its window ends at midnight.
+  const quota: QuotaSpec = {
+    id: 'acme-day',
+    scope: { tenant: 'acme' },
+    metric: 'tokens',
+    limit: 1_000_000,
+    window: { kind: 'calendar', unit: 'day' },
+  };
+  const status = (nowMs: number): QuotaStatus => ({
+    id: 'acme-day',
+    metric: 'tokens',
+    used: 600_000,
+    limit: 1_000_000,
+    remaining: 400_000,
+    percent: 60,
+    state: 'ok',
+    window_start: new Date(Date.UTC(2026, 10, 2)).toISOString(),
+    window_end: new Date(Date.UTC(2026, 10, 3)).toISOString(),
+    burn_rate_per_hour: 50_000,
+    projected_exhaustion_at: new Date(Math.max(nowMs + 60_000, Date.UTC(2026, 10, 2, 20))).toISOString(),
+    retry_after_s: null,
+  });
+  const burnEvents: WebhookEvent[] = [];
+  const start = (nowMs: number) =>
+    createAnomalyDetection({
+      clickhouse: store.client,
+      detectorFactory: coreDetectorFactory(),
+      detectorName: CORE_DETECTOR_NAME,
+      logger: pino({ level: 'silent' }),
+      webhook: { ...webhook, send: (e) => burnEvents.push(e) > 0 },
+      now: () => nowMs,
+      warmupMs: 10 * M,
+      quotas: [quota],
+      measure: async (_q, t) => status(t),
+    });
+
+  it('is opened once, and the restarted process keeps the same anomaly', async () => {
+    await start(T0 + 600 * M).runOnce();
+    await start(T0 + 602 * M).runOnce(); // a restart two minutes later: the forecast still says 20:00
+    const changes = burnEvents.map((e) => (e.body as { change: string; anomaly: { kind: string } }).change);
+    expect(changes).toEqual(['opened']);
+    const rows = await queryRows<{ n: string }>(
+      store.client,
+      "SELECT count() AS n FROM anomalies FINAL WHERE kind = 'quota_burn' AND status = 'open'",
+    );
+    expect(Number(rows[0]!.n)).toBe(1);
   });
 });

@@ -209,6 +209,20 @@ describe('EpisodeTracker', () => {
     expect(again.anomaly.anomaly_id).not.toBe(opened.anomaly.anomaly_id);
   });
 
+  it('takes over a stored open episode: later findings extend it, and it resolves when stale', () => {
+    const t = new EpisodeTracker({ resolveAfterMinutes: 5, now: () => T0 + 30 * M });
+    const stored = { ...t.anomalous(f(0)).anomaly };
+    const fresh = new EpisodeTracker({ resolveAfterMinutes: 5, now: () => T0 + 31 * M }); // a restarted process
+    fresh.restore(stored);
+    const again = fresh.anomalous(f(2));
+    expect(again.change).toBe('updated');
+    expect(again.anomaly.anomaly_id).toBe(stored.anomaly_id);
+    expect(fresh.resolveStale(T0 + 7 * M)).toEqual([]); // last anomalous minute ended at 3 min: 4 min ago
+    const [ended] = fresh.resolveStale(T0 + 8 * M);
+    expect(ended).toMatchObject({ change: 'resolved', anomaly: { anomaly_id: stored.anomaly_id, status: 'resolved' } });
+    expect(fresh.openCount).toBe(0);
+  });
+
   it('keeps kinds and series apart', () => {
     const t = new EpisodeTracker();
     expect(t.anomalous(f(0)).change).toBe('opened');
