@@ -16,11 +16,11 @@
  *
  * Retention (schemas/clickhouse/0009): the tables expire rows at different ages after they were
  * stored (minute 35 days, raw and hour 400, day 5 years), so an old day legitimately disagrees.
- * Only days whose stored events all arrived within `REPAIR_HORIZON_DAYS` are compared (nothing of
+ * Only days whose raw rows were all written (`stored_at`) within `REPAIR_HORIZON_DAYS` are compared (nothing of
  * theirs can have expired while every table keeps more than the horizon plus a 2-day margin), and a
  * day whose id index knows more events than `usage_events` holds (raw rows expired while the longer
  * kept roll-ups still count them) is never rebuilt, so the repair cannot shrink a roll-up to what
- * is left of the raw rows. A crash therefore stays repairable for 30 days after the batch arrived.
+ * is left of the raw rows. A crash therefore stays repairable for 30 days after the batch was written.
  */
 import type { ClickHouseClient } from '../storage/clickhouse.ts';
 
@@ -32,14 +32,14 @@ interface DayTotals {
 }
 
 /**
- * Days whose events all arrived within this many days are compared; must stay below the shortest
+ * Days whose raw rows were all written within this many days are compared; must stay below the shortest
  * retention of the usage tables (usage_minute: 35 days) minus a 2-day margin (README "Retention").
  */
 export const REPAIR_HORIZON_DAYS = 30;
 
 const TOTALS: Record<string, string> = {
   usage_events: `SELECT toString(toDate(timestamp)) AS d, count() AS n, sum(input_tokens) AS i, sum(output_tokens) AS o FROM usage_events
-GROUP BY d HAVING min(ingested_at) >= now64(3) - INTERVAL ${REPAIR_HORIZON_DAYS} DAY`,
+GROUP BY d HAVING min(stored_at) >= now() - INTERVAL ${REPAIR_HORIZON_DAYS} DAY`,
   usage_minute:
     'SELECT toString(toDate(window_start)) AS d, sum(requests) AS n, sum(input_tokens) AS i, sum(output_tokens) AS o FROM usage_minute GROUP BY d',
   usage_hour:
@@ -55,7 +55,7 @@ async function totalsByDay(client: ClickHouseClient, table: string): Promise<Map
 
 /**
  * UTC days (YYYY-MM-DD) whose roll-ups disagree with the raw events, among the days whose raw
- * events all arrived within `REPAIR_HORIZON_DAYS` and none of which expired (see the module comment).
+ * rows were all written within `REPAIR_HORIZON_DAYS` and none of which expired (see the module comment).
  */
 export async function inconsistentDays(client: ClickHouseClient): Promise<string[]> {
   const [raw, ...rollups] = await Promise.all(Object.keys(TOTALS).map((t) => totalsByDay(client, t)));

@@ -1,9 +1,9 @@
 -- Retention (issue 7, README "Retention", docs/operations.md). Defaults:
 --
 --   table            kept                          counted from
---   usage_events     400 days                      ingested_at (when the processor stored it)
---   usage_event_ids  5 years (as long as usage_day) stored_at   (new column, when the id was stored)
---   usage_minute     35 days                       stored_at   (new column, the row's last write)
+--   usage_events     400 days                      stored_at   (new column: when the row was written)
+--   usage_event_ids  5 years (as long as usage_day) stored_at   (new column)
+--   usage_minute     35 days                       stored_at   (new column: the row's last write)
 --   usage_hour       400 days                      stored_at
 --   usage_day        5 years                       stored_at
 --   dead_letters     90 days                       received_at
@@ -19,12 +19,15 @@
 -- query), so an event-time TTL would silently discard an import of last year's provider export
 -- (quotaflow import, reconcile, the demo's 2023 traces). Counted from arrival, live traffic ages
 -- exactly as with event time, and imported history is kept for the same period after its import.
+-- stored_at is ClickHouse's own clock at the insert, not the processor's ingested_at: a replay
+-- with an injected clock, or a processor with a wrong clock, cannot make rows expire early. On a
+-- store that already holds data, the rows written before this migration count from its run.
 --
 -- Why the day table and the id index keep 5 years: the id index is what makes "an event_id is
 -- counted once, ever" hold; it must outlive every aggregate that could count a replay twice.
 --
--- The processor's roll-up repair (processors/rollup-repair.ts) only compares days whose events
--- all arrived in the last 30 days, so every usage table must keep more than 32 days.
+-- The processor's roll-up repair (processors/rollup-repair.ts) only compares days whose raw rows
+-- were all written in the last 30 days, so every usage table must keep more than 32 days.
 --
 -- TTL is applied when parts merge (by default at most every 4 hours per partition:
 -- merge_with_ttl_timeout), so expired rows disappear some time after their deadline, not at it.
@@ -36,12 +39,15 @@
 -- ClickHouse has no ALTER TABLE IF EXISTS (a syntax error), so these ALTERs rely on the tables of
 -- migrations 0001-0007, applied before this one.
 
+-- MATERIALIZED, not DEFAULT: computed on every insert (the views' included) unless the insert names
+-- the column, and left out of SELECT * and of INSERT ... SELECT column matching (the roll-up repair
+-- inserts the minute view's own SELECT). max: a merged aggregate row keeps its latest write time.
 ALTER TABLE usage_events
-    MODIFY TTL toDateTime(ingested_at) + INTERVAL 400 DAY;
+    ADD COLUMN IF NOT EXISTS stored_at DateTime('UTC') MATERIALIZED now() COMMENT 'when the row was written (retention)';
 
--- MATERIALIZED, not DEFAULT: computed on every insert (the views' included), never taken from the
--- insert, and left out of SELECT * and of INSERT ... SELECT column matching (the roll-up repair
--- inserts the minute view's own SELECT). max: a merged row keeps its latest write time.
+ALTER TABLE usage_events
+    MODIFY TTL stored_at + INTERVAL 400 DAY;
+
 ALTER TABLE usage_event_ids
     ADD COLUMN IF NOT EXISTS stored_at DateTime('UTC') MATERIALIZED now() COMMENT 'when the id was stored (retention)';
 

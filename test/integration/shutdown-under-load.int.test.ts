@@ -2,7 +2,7 @@
  * SIGTERM during sustained HTTP ingest loses nothing (issue 7, SPEC.md section 5: "graceful
  * shutdown flushes and commits"). `quotaflow all` runs as a child process; four clients POST
  * 100 requests of 500 events (50,000 events with known ids, one invalid event per request), and
- * the role gets SIGTERM once 20 requests were acknowledged, while the others are still being sent.
+ * the role gets SIGTERM once 50 requests were acknowledged, while the others are still being sent.
  * After it exits 0, the test opens its chDB folder and checks, id by id:
  * - every event acknowledged as accepted (a 202 whose result says `accepted`) is stored exactly once;
  * - no event of a request answered with an error status (503 while closing), or refused before it
@@ -26,7 +26,7 @@ import { freePort, type RoleProcess, startRoleProcess, waitHttpOk } from '../hel
 const KEY = 'key-load-0123456789abcdef';
 const REQUESTS = 100;
 const EVENTS_PER_REQUEST = 500;
-const SIGTERM_AFTER_ACKS = 20;
+const SIGTERM_AFTER_ACKS = 50;
 const WORKERS = 4;
 
 const dirs: string[] = [];
@@ -167,48 +167,55 @@ describe('SIGTERM under sustained ingest load', () => {
   }, 300_000);
 
   const brokers = kafkaBrokers();
-  it.skipIf(brokers.length === 0)('quotaflow all on Kafka: the same, once a processor consumed what the broker kept', async () => {
-    const data = mkdtempSync(join(tmpdir(), 'qf-load-kafka-'));
-    dirs.push(data);
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const topics = { usage: unique('qf.load.usage'), dlq: unique('qf.load.dlq'), group: unique('qf.load.proc') };
-    const env = {
-      QUOTAFLOW_TRANSPORT: 'kafka',
-      KAFKA_BROKERS: brokers.join(','),
-      KAFKA_USAGE_TOPIC: topics.usage,
-      KAFKA_DLQ_TOPIC: topics.dlq,
-      KAFKA_CONSUMER_GROUP: topics.group,
-      CLICKHOUSE_PATH: data,
-      INGEST_API_KEYS: `${KEY}=tenant-load`,
-    };
-    const proc = startRoleProcess('all', { ...env, HTTP_PORT: String(port) });
-    await waitHttpOk(`${url}/readyz`);
-    const { out, code } = await loadAndTerminate(url, proc);
-    expect(code, proc.logs().slice(-2_000)).toBe(0);
-
-    // Acknowledged means on the broker: a processor on the same group and folder consumes the rest.
-    const processorPort = await freePort();
-    const processor = startRoleProcess('processor', { ...env, HTTP_PORT: String(processorPort) });
-    // Ready first: a SIGTERM before the process installed its handlers would kill it outright.
-    await waitHttpOk(`http://127.0.0.1:${processorPort}/readyz`);
-    const admin = new kafkajs.Kafka({ brokers, clientId: 'qf-test-admin', logLevel: kafkajs.logLevel.NOTHING }).admin();
-    await admin.connect();
-    try {
-      const caughtUp = async (group: string, topic: string) => {
-        const [high, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId: group, topics: [topic] })]);
-        const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
-        return high.every((p) => p.high === '0' || done.get(p.partition) === p.high);
+  it.skipIf(brokers.length === 0)(
+    'quotaflow all on Kafka: the same, once a processor consumed what the broker kept',
+    async () => {
+      const data = mkdtempSync(join(tmpdir(), 'qf-load-kafka-'));
+      dirs.push(data);
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const topics = { usage: unique('qf.load.usage'), dlq: unique('qf.load.dlq'), group: unique('qf.load.proc') };
+      const env = {
+        QUOTAFLOW_TRANSPORT: 'kafka',
+        KAFKA_BROKERS: brokers.join(','),
+        KAFKA_USAGE_TOPIC: topics.usage,
+        KAFKA_DLQ_TOPIC: topics.dlq,
+        KAFKA_CONSUMER_GROUP: topics.group,
+        CLICKHOUSE_PATH: data,
+        INGEST_API_KEYS: `${KEY}=tenant-load`,
       };
-      await until(
-        async () => (await caughtUp(topics.group, topics.usage)) && (await caughtUp(`${topics.group}.dlq`, topics.dlq)),
-        'the processor to consume what the broker kept',
-        240_000,
-      );
-    } finally {
-      await admin.disconnect();
-    }
-    expect(await processor.stop(), processor.logs().slice(-2_000)).toBe(0);
-    checkExactlyOnce(out, await stored(data));
-  }, 600_000);
+      const proc = startRoleProcess('all', { ...env, HTTP_PORT: String(port) });
+      await waitHttpOk(`${url}/readyz`);
+      const { out, code } = await loadAndTerminate(url, proc);
+      expect(code, proc.logs().slice(-2_000)).toBe(0);
+
+      // Acknowledged means on the broker: a processor on the same group and folder consumes the rest.
+      const processorPort = await freePort();
+      const processor = startRoleProcess('processor', { ...env, HTTP_PORT: String(processorPort) });
+      // Ready first: a SIGTERM before the process installed its handlers would kill it outright.
+      await waitHttpOk(`http://127.0.0.1:${processorPort}/readyz`);
+      const admin = new kafkajs.Kafka({ brokers, clientId: 'qf-test-admin', logLevel: kafkajs.logLevel.NOTHING }).admin();
+      await admin.connect();
+      try {
+        const caughtUp = async (group: string, topic: string) => {
+          const [high, committed] = await Promise.all([
+            admin.fetchTopicOffsets(topic),
+            admin.fetchOffsets({ groupId: group, topics: [topic] }),
+          ]);
+          const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
+          return high.every((p) => p.high === '0' || done.get(p.partition) === p.high);
+        };
+        await until(
+          async () => (await caughtUp(topics.group, topics.usage)) && (await caughtUp(`${topics.group}.dlq`, topics.dlq)),
+          'the processor to consume what the broker kept',
+          240_000,
+        );
+      } finally {
+        await admin.disconnect();
+      }
+      expect(await processor.stop(), processor.logs().slice(-2_000)).toBe(0);
+      checkExactlyOnce(out, await stored(data));
+    },
+    600_000,
+  );
 });
