@@ -9,6 +9,7 @@
  */
 import { DateTime } from 'luxon';
 import { type QuotaInterval, quotaWindow } from './quota.ts';
+import { MIN_TIMESTAMP_MS } from './usage-event-validation.ts';
 
 /** A parsed ISO week name. */
 export interface IsoWeek {
@@ -81,6 +82,48 @@ export function previousIsoWeek(week: string): string {
   const { year, week: n } = parseIsoWeek(week);
   const dt = DateTime.fromObject({ weekYear: year, weekNumber: n, weekday: 4 }, { zone: 'UTC' }).minus({ weeks: 1 });
   return formatIsoWeek({ year: dt.weekYear, week: dt.weekNumber });
+}
+
+/** The week after `week` (`2026-W53` -> `2027-W01`). @throws IsoWeekError on a bad week name. */
+export function nextIsoWeek(week: string): string {
+  const { year, week: n } = parseIsoWeek(week);
+  const dt = DateTime.fromObject({ weekYear: year, weekNumber: n, weekday: 4 }, { zone: 'UTC' }).plus({ weeks: 1 });
+  return formatIsoWeek({ year: dt.weekYear, week: dt.weekNumber });
+}
+
+/** -1, 0 or 1 as week `a` is before, equal to or after week `b`. */
+function compareWeeks(a: IsoWeek, b: IsoWeek): number {
+  return a.year !== b.year ? Math.sign(a.year - b.year) : Math.sign(a.week - b.week);
+}
+
+/**
+ * The weeks a report may cover at `nowMs` in `zone`, both inclusive:
+ * - `first`: the week holding 2000-01-01T00:00:00Z (`MIN_TIMESTAMP_MS`, the earliest event time
+ *   ingest accepts: domain/usage-event-validation.ts), so no accepted event is out of reach.
+ *   2000-01-01 is a Saturday, so this is `1999-W52` in every zone (Dec 31 or Jan 1 local);
+ * - `last`: the week after the one holding now: events may be up to `pipeline.max_future_skew_ms`
+ *   (at most a day) in the future, which can be the next week, never a later one.
+ * @throws IsoWeekError on an unknown zone.
+ */
+export function reportWeekRange(nowMs: number, zone: string): { first: string; last: string } {
+  return { first: isoWeekOf(MIN_TIMESTAMP_MS, zone), last: nextIsoWeek(isoWeekOf(nowMs, zone)) };
+}
+
+/**
+ * Parse a report week and check it lies in `reportWeekRange(nowMs, zone)`.
+ * @returns the parsed week.
+ * @throws IsoWeekError on a bad name (see parseIsoWeek), an unknown zone, or a week out of the
+ *   range: `week 1970-W01: reports cover 1999-W52 (...) to 2026-W49 (...)`.
+ */
+export function validateReportWeek(week: string, nowMs: number, zone: string): IsoWeek {
+  const parsed = parseIsoWeek(week);
+  const { first, last } = reportWeekRange(nowMs, zone);
+  if (compareWeeks(parsed, parseIsoWeek(first)) < 0 || compareWeeks(parsed, parseIsoWeek(last)) > 0) {
+    throw new IsoWeekError(
+      `week ${week}: reports cover ${first} (the week of 2000-01-01, the earliest event time accepted) to ${last} (the week after the current one in ${zone})`,
+    );
+  }
+  return parsed;
 }
 
 /**

@@ -10,7 +10,10 @@
  * A records file is `{ "records": [...] }` or the array; several versions of one message are
  * merged last-write-wins first, and tombstones are left out of a platform file.
  * What a conversion leaves out (images, tool calls, texts held only as a hash) is printed to
- * stderr as notes, by place, never with the text.
+ * stderr as notes, by place, never with the text. Input that is not valid (a message that is not
+ * an object, an unknown role, content of the wrong type, a record that fails validation) is a
+ * problem: every one is listed by its place in the input file (`conversations[0].messages[1].content`)
+ * or the option that set the field (`--at`), nothing is written, and the command exits 1.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
@@ -20,8 +23,10 @@ import { parseRfc3339 } from '../../domain/usage-event-validation.ts';
 import {
   CONTEXT_FORMATS,
   type ContextFormat,
+  ContextFormatError,
   compareInConversation,
   platformToRecords,
+  type RecordSource,
   renderConversations,
 } from '../../ingest/context/index.ts';
 import type { ContextRecord } from '../../schemas/context-record.ts';
@@ -60,14 +65,22 @@ export class ContextSyncError extends Error {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** The records of a platform file (see the module comment). */
-function fromPlatformFile(
-  format: ContextFormat,
-  input: unknown,
-  o: SyncOptions,
-  notes: SyncNote[],
-): { userId: string; records: unknown[] } {
-  const userId = o.userId ?? (isObject(input) && typeof input.user_id === 'string' ? input.user_id : 'default');
+/** Raw records to validate, each with the place of a field in the input (for a problem). */
+interface RawRecords {
+  userId: string | undefined;
+  records: unknown[];
+  /** Where `field` of `records[i]` came from: a JSON path of the input file, or an option. */
+  placeOf: (i: number, field: string) => string;
+  /** Problems found before validation (payloads not of the format). */
+  problems: string[];
+}
+
+const join = (prefix: string, path: string) => (prefix === '' ? path : `${prefix}.${path}`);
+
+/** The records of a platform file (see the module comment), with the places their fields came from. */
+function fromPlatformFile(format: ContextFormat, input: unknown, o: SyncOptions, notes: SyncNote[]): RawRecords {
+  const fileUser = isObject(input) && typeof input.user_id === 'string' ? input.user_id : undefined;
+  const userId = o.userId ?? fileUser ?? 'default';
   const at = o.at ?? rfc3339(o.nowMs);
   const conversations: Array<{ id: string; payload: unknown; where: string }> =
     isObject(input) && Array.isArray(input.conversations)
@@ -79,6 +92,7 @@ function fromPlatformFile(
       : [{ id: o.conversationId ?? 'default', payload: input, where: '' }];
   const problems: string[] = [];
   const records: unknown[] = [];
+  const places: Array<{ where: string; source: RecordSource }> = [];
   for (const c of conversations) {
     if (c.id === '') {
       problems.push(`${c.where}.conversation_id: expected a non-empty string`);
@@ -92,42 +106,52 @@ function fromPlatformFile(
         ...(o.platform === undefined ? {} : { platform: o.platform }),
       });
       records.push(...n.records);
-      for (const note of n.notes) notes.push({ where: c.where ? `${c.where}.${note.path}` : note.path, reason: note.reason });
+      for (const source of n.sources) places.push({ where: c.where, source });
+      for (const note of n.notes) notes.push({ where: join(c.where, note.path), reason: note.reason });
+      for (const p of n.problems) problems.push(`${join(c.where, p.path)}: ${p.reason}`);
     } catch (err) {
-      problems.push(c.where ? `${c.where}.${(err as Error).message}` : (err as Error).message);
+      if (!(err instanceof ContextFormatError)) throw err;
+      problems.push(join(c.where, err.message));
     }
   }
-  if (problems.length > 0) throw new ContextSyncError(problems);
-  return { userId, records };
+  const placeOf = (i: number, field: string): string => {
+    const { where, source } = places[i] as { where: string; source: RecordSource };
+    if (field === 'content') return join(where, source.content);
+    if (field === 'tool_call_id') return join(where, source.tool_call_id ?? source.content);
+    if (field === 'user_id') return o.userId !== undefined ? '--user' : fileUser !== undefined ? 'user_id' : '(default user)';
+    if (field === 'conversation_id') return where === '' ? '--conversation' : `${where}.conversation_id`;
+    if (field === 'created_at' || field === 'updated_at') return '--at';
+    if (field === 'platform') return '--platform';
+    return `${join(where, source.content)} (record field ${field})`;
+  };
+  return { userId, records, placeOf, problems };
+}
+
+/** The records of a records file (`{ records }` or the array). */
+function fromRecordsFile(input: unknown, o: SyncOptions): RawRecords {
+  const list = Array.isArray(input) ? input : isObject(input) ? input.records : undefined;
+  if (!Array.isArray(list)) throw new ContextSyncError(['records: expected an array of context records (or { "records": [...] })']);
+  return { userId: o.userId, records: list, placeOf: (i, field) => `records[${i}].${field}`, problems: [] };
 }
 
 /**
  * Convert a parsed history file (see the module comment).
  * @returns the output document and the notes of what was left out.
- * @throws ContextSyncError listing every problem (a payload not of the format, invalid records,
- *   several users in a records file without `userId`).
+ * @throws ContextSyncError listing every problem, each once, by place (a payload not of the
+ *   format, an invalid message or record, several users in a records file without `userId`).
  */
 export function convertHistory(input: unknown, o: SyncOptions): { output: Record<string, unknown>; notes: SyncNote[] } {
   const notes: SyncNote[] = [];
-  let raw: unknown[];
-  let userId: string | undefined = o.userId;
-  if (o.from === 'records') {
-    const list = Array.isArray(input) ? input : isObject(input) ? input.records : undefined;
-    if (!Array.isArray(list)) throw new ContextSyncError(['records: expected an array of context records (or { "records": [...] })']);
-    raw = list;
-  } else {
-    const p = fromPlatformFile(o.from, input, o, notes);
-    raw = p.records;
-    userId = p.userId;
-  }
-  const problems: string[] = [];
+  const raw = o.from === 'records' ? fromRecordsFile(input, o) : fromPlatformFile(o.from, input, o, notes);
+  const problems = [...raw.problems];
   const records: ContextRecord[] = [];
-  raw.forEach((v, i) => {
+  raw.records.forEach((v, i) => {
     const r = validateContextRecord(v, { nowMs: o.nowMs, tenantOptional: true });
     if (r.ok) records.push(r.record);
-    else for (const e of r.errors) problems.push(`records[${i}].${e.field}: ${e.reason}`);
+    else for (const e of r.errors) problems.push(`${raw.placeOf(i, e.field)}: ${e.reason}`);
   });
-  if (problems.length > 0) throw new ContextSyncError(problems);
+  if (problems.length > 0) throw new ContextSyncError([...new Set(problems)]);
+  let userId = raw.userId;
   const users = [...new Set(records.map((r) => r.user_id))];
   if (userId === undefined) {
     if (users.length > 1) throw new ContextSyncError([`the records hold ${users.length} users: pick one with --user`]);

@@ -10,7 +10,7 @@ import { InvalidArgumentError } from 'commander';
 import type { LoadedConfig } from '../../config/load.ts';
 import { IsoWeekError, isoWeekOf, parseIsoWeek } from '../../domain/iso-week.ts';
 import { reportServiceFromConfig } from '../../processors/reports/index.ts';
-import type { RecommendationEngine, RenderedReport } from '../../processors/reports/report-service.ts';
+import { type RecommendationEngine, type RenderedReport, UnknownTenantError } from '../../processors/reports/report-service.ts';
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
 import { latestEventByTenant } from '../../storage/queries/weekly-report.ts';
 import { withStore } from '../pipeline.ts';
@@ -41,7 +41,10 @@ const text = (r: RenderedReport, format: ReportFileFormat) => (format === 'json'
 
 /**
  * Generate, store and output one report. Without `week`, the tenant's last complete week.
- * @throws whatever generation or the store throws; an unwritable `out`.
+ * Nothing is stored for a week out of range or an unknown tenant (docs/reports.md).
+ * @throws InvalidArgumentError (printed by the CLI as one line, exit 1) for a week outside
+ *   `reportWeekRange` or an unknown tenant; whatever generation or the store throws; an
+ *   unwritable `out`.
  */
 export async function runReport(
   loaded: LoadedConfig,
@@ -51,7 +54,14 @@ export async function runReport(
   await withStore(loaded, async (client) => {
     const service = reportServiceFromConfig(client, loaded, engine);
     const week = o.week ?? service.lastCompleteWeek(o.tenant);
-    const report = await service.generateAndStore(o.tenant, week);
+    let report: RenderedReport;
+    try {
+      report = await service.generateAndStore(o.tenant, week);
+    } catch (err) {
+      // The user's arguments, not a failure: one line, no stack (cli/main.ts prints these so).
+      if (err instanceof IsoWeekError || err instanceof UnknownTenantError) throw new InvalidArgumentError(err.message);
+      throw err;
+    }
     if (o.out === undefined) process.stdout.write(text(report, o.format));
     else {
       writeFileSync(o.out, text(report, o.format));

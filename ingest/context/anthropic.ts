@@ -6,7 +6,11 @@
  * blocks: one record per block) comes first. Messages are `user` or `assistant`; their content is
  * a string or blocks: `text` -> a record of the message's role; `tool_result` -> tool, with
  * `tool_call_id` = `tool_use_id` (its string content, or one record per text block inside).
- * `tool_use`, `thinking`, images, documents and other blocks are notes.
+ * `tool_use`, `thinking`, images, documents and other blocks are notes. Problems (not Anthropic
+ * messages at all): a message that is not an object, a role other than user or assistant, content
+ * that is neither a string nor blocks, a block that is not a typed object, a text block whose text
+ * is not a string, a tool result whose content is neither a string nor blocks, a `system` that is
+ * neither a string nor blocks.
  * Out: `{ system?, messages }`. Anthropic has no system role inside `messages`: system records
  * go to the top-level `system` (one text block each); one that followed another message is moved
  * there with a note (its place in the order is lost). A tool record becomes a `user` message with
@@ -17,13 +21,15 @@ import {
   ContextFormatError,
   DEFAULT_PLATFORM,
   isObject,
+  kindOf,
   type Normalised,
-  partType,
   RecordBuilder,
   type RecordStamp,
   type RenderableRecord,
   type Rendered,
   renderable,
+  skipPart,
+  type ToolCallRef,
   toolResultNote,
 } from './formats.ts';
 
@@ -46,49 +52,52 @@ export function fromAnthropic(payload: unknown, stamp: RecordStamp): Normalised 
     throw new ContextFormatError('messages', 'expected an array of messages (or { "system": ..., "messages": [...] })');
   const b = new RecordBuilder(stamp, DEFAULT_PLATFORM.anthropic);
   const system = isObject(payload) ? payload.system : undefined;
-  if (typeof system === 'string') b.add('system', system);
+  if (typeof system === 'string') b.add('system', system, 'system');
   else if (Array.isArray(system)) {
-    for (const [j, blk] of system.entries()) {
-      if (isObject(blk) && blk.type === 'text' && typeof blk.text === 'string') b.add('system', blk.text);
-      else b.note(`system[${j}]`, `${partType(blk)} skipped (records carry text only)`);
-    }
-  } else if (system !== undefined) b.note('system', 'neither a string nor text blocks: skipped');
+    for (const [j, blk] of system.entries()) addText(b, 'system', blk, `system[${j}]`);
+  } else if (system !== undefined && system !== null)
+    b.problem('system', `expected a string or an array of text blocks, got ${kindOf(system)}`);
 
   for (const [i, m] of (messages as unknown[]).entries()) {
     const at = `messages[${i}]`;
-    const role = isObject(m) && (m.role === 'user' || m.role === 'assistant') ? m.role : undefined;
-    if (!isObject(m) || role === undefined) {
-      b.note(isObject(m) ? `${at}.role` : at, isObject(m) ? 'unknown role: message skipped' : 'not an object: skipped');
+    if (!isObject(m)) {
+      b.problem(at, `expected a message object, got ${kindOf(m)}`);
+      continue;
+    }
+    const role = m.role === 'user' || m.role === 'assistant' ? m.role : undefined;
+    if (role === undefined) {
+      b.problem(
+        `${at}.role`,
+        `${m.role === undefined ? 'missing' : 'unknown role'}; user or assistant (system goes in the top-level system)`,
+      );
       continue;
     }
     const content = m.content;
-    if (typeof content === 'string') b.add(role, content);
-    else if (!Array.isArray(content)) b.note(`${at}.content`, 'no text: message skipped');
-    else for (const [j, blk] of content.entries()) addBlock(b, role, blk, `${at}.content[${j}]`);
+    if (typeof content === 'string') b.add(role, content, `${at}.content`);
+    else if (Array.isArray(content)) for (const [j, blk] of content.entries()) addBlock(b, role, blk, `${at}.content[${j}]`);
+    else b.problem(`${at}.content`, `expected a string or an array of content blocks, got ${kindOf(content)}`);
   }
   return b.result();
 }
 
-/** One content block of a message: text of the message's role, a tool result's texts, or a note. */
+/** A text block: a record of `role`; another block: a note or a problem (formats.ts `skipPart`). */
+function addText(b: RecordBuilder, role: 'system' | 'user' | 'assistant' | 'tool', blk: unknown, path: string, callId?: ToolCallRef) {
+  if (!isObject(blk) || blk.type !== 'text') skipPart(b, blk, path);
+  else if (typeof blk.text === 'string') b.add(role, blk.text, `${path}.text`, callId);
+  else b.problem(`${path}.text`, `expected a string, got ${kindOf(blk.text)}`);
+}
+
+/** One content block of a message: text of the message's role, a tool result's texts, or a note / problem. */
 function addBlock(b: RecordBuilder, role: 'user' | 'assistant', blk: unknown, path: string): void {
-  if (isObject(blk) && blk.type === 'text' && typeof blk.text === 'string') {
-    b.add(role, blk.text);
-    return;
-  }
   if (!isObject(blk) || blk.type !== 'tool_result') {
-    b.note(path, `${partType(blk)} skipped (records carry text only)`);
+    addText(b, role, blk, path);
     return;
   }
-  const callId = typeof blk.tool_use_id === 'string' ? blk.tool_use_id : undefined;
+  const callId = { id: typeof blk.tool_use_id === 'string' ? blk.tool_use_id : undefined, path: `${path}.tool_use_id` };
   const inner = blk.content;
-  if (typeof inner === 'string' || inner === undefined) b.add('tool', inner ?? '', callId);
-  else if (!Array.isArray(inner)) b.note(`${path}.content`, 'no text: tool result skipped');
-  else {
-    for (const [k, p] of inner.entries()) {
-      if (isObject(p) && p.type === 'text' && typeof p.text === 'string') b.add('tool', p.text, callId);
-      else b.note(`${path}.content[${k}]`, `${partType(p)} skipped (records carry text only)`);
-    }
-  }
+  if (typeof inner === 'string' || inner === undefined) b.add('tool', inner ?? '', `${path}.content`, callId);
+  else if (Array.isArray(inner)) for (const [k, p] of inner.entries()) addText(b, 'tool', p, `${path}.content[${k}]`, callId);
+  else b.problem(`${path}.content`, `expected a string or an array of content blocks, got ${kindOf(inner)}`);
 }
 
 /** Anthropic `system` + `messages` from one conversation's live records, in order. */

@@ -8,6 +8,12 @@
  * same conversation read from OpenAI or from Anthropic gets the same ids and its versions merge
  * (last-write-wins) instead of piling up. What is not text (images, files, tool calls, reasoning)
  * takes no position and is reported as a note, never silently dropped.
+ *
+ * Notes and problems: a note is something valid in the platform's format that records cannot
+ * carry (an image part, a tool call); a problem is input that is not valid in the format at all (a
+ * message that is not an object, an unknown role, content of the wrong type). Both name the JSON
+ * path and never quote the text. A caller must not use the records of a payload with problems
+ * (`quotaflow context sync` lists them all and exits 1).
  */
 import type { ContextRecordV1, ContextRole } from '../../schemas/context-record.ts';
 
@@ -44,9 +50,22 @@ export interface RecordStamp {
   tenant?: string;
 }
 
+/** Where in the input a record came from: JSON paths of its text and of its tool call id. */
+export interface RecordSource {
+  /** `messages[1].content`, `messages[2].content[0].text`, `system`, `instructions`, ... */
+  content: string;
+  /** `messages[3].tool_call_id`, `input[4].call_id`, `messages[2].content[0].tool_use_id`; absent without one. */
+  tool_call_id?: string;
+}
+
 export interface Normalised {
   records: ContextRecordV1[];
+  /** `sources[i]`: where `records[i]` came from in the payload. */
+  sources: RecordSource[];
+  /** Valid input that records cannot carry (see the module comment). */
   notes: ConversionNote[];
+  /** Input that is not valid in the format: the records must not be used when there is any. */
+  problems: ConversionNote[];
 }
 
 /** A record as the renderers need it: role and text, and the tool call a tool result answers. */
@@ -74,16 +93,27 @@ export function positionalId(index: number): string {
   return String(index).padStart(6, '0');
 }
 
-/** Collects the records of one conversation in order, numbering them. */
+/** A tool result's call id and the JSON path it was read from. */
+export interface ToolCallRef {
+  id: string | undefined;
+  path: string;
+}
+
+/** Collects the records of one conversation in order, numbering them, with their sources, notes and problems. */
 export class RecordBuilder {
   readonly records: ContextRecordV1[] = [];
+  readonly sources: RecordSource[] = [];
   readonly notes: ConversionNote[] = [];
+  readonly problems: ConversionNote[] = [];
   constructor(
     private readonly stamp: RecordStamp,
     private readonly defaultPlatform: string,
   ) {}
 
-  add(role: ContextRole, content: string, toolCallId?: string): void {
+  /** A record of `role` with the text read at `path`; a tool result's call id from `toolCall`. */
+  add(role: ContextRole, content: string, path: string, toolCall?: ToolCallRef): void {
+    const toolCallId = toolCall?.id;
+    this.sources.push({ content: path, ...(role === 'tool' && toolCallId ? { tool_call_id: toolCall?.path } : {}) });
     const s = this.stamp;
     this.records.push({
       ...(s.tenant === undefined ? {} : { tenant: s.tenant }),
@@ -99,12 +129,18 @@ export class RecordBuilder {
     });
   }
 
+  /** Valid input that records cannot carry. */
   note(path: string, reason: string): void {
     this.notes.push({ path, reason });
   }
 
+  /** Input that is not valid in the format. */
+  problem(path: string, reason: string): void {
+    this.problems.push({ path, reason });
+  }
+
   result(): Normalised {
-    return { records: this.records, notes: this.notes };
+    return { records: this.records, sources: this.sources, notes: this.notes, problems: this.problems };
   }
 }
 
@@ -113,6 +149,25 @@ export const isObject = (v: unknown): v is Record<string, unknown> => typeof v =
 /** The `type` of a part/block for a note ('part without a type' when absent). */
 export function partType(v: unknown): string {
   return isObject(v) && typeof v.type === 'string' ? `${v.type.slice(0, 40)} part` : 'part without a type';
+}
+
+/** A JSON value's kind for a problem, never its content: `a number`, `null`, `an array`, ... */
+export function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (v === undefined) return 'nothing';
+  const t = typeof v;
+  return t === 'object' ? 'an object' : `a ${t}`;
+}
+
+/**
+ * A part or block that holds no text records can carry: a problem when it is not a typed object
+ * (not valid in any format), else a note naming its type.
+ */
+export function skipPart(b: RecordBuilder, part: unknown, path: string): void {
+  if (!isObject(part)) b.problem(path, `expected a content part object, got ${kindOf(part)}`);
+  else if (typeof part.type !== 'string') b.problem(`${path}.type`, `expected a string, got ${kindOf(part.type)}`);
+  else b.note(path, `${partType(part)} skipped (records carry text only)`);
 }
 
 /**

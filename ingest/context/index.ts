@@ -9,7 +9,15 @@ import type { ContextFormat, ConversionNote, Normalised, RecordStamp, Renderable
 import { fromOpenAIChat, toOpenAIChat } from './openai-chat.ts';
 import { fromOpenAIResponses, toOpenAIResponses } from './openai-responses.ts';
 
-export { CONTEXT_FORMATS, type ContextFormat, ContextFormatError, type ConversionNote, type RecordStamp } from './formats.ts';
+export {
+  CONTEXT_FORMATS,
+  type ContextFormat,
+  ContextFormatError,
+  type ConversionNote,
+  type Normalised,
+  type RecordSource,
+  type RecordStamp,
+} from './formats.ts';
 
 const FROM: Record<ContextFormat, (payload: unknown, stamp: RecordStamp) => Normalised> = {
   openai: fromOpenAIChat,
@@ -23,8 +31,10 @@ const TO: Record<ContextFormat, (records: readonly RenderableRecord[]) => Render
 };
 
 /**
- * Records (wire form) of one conversation given in `format`.
- * @throws ContextFormatError when the payload is not of the format.
+ * Records (wire form) of one conversation given in `format`, with where each came from, the notes
+ * of what records cannot carry and the problems of input that is not valid in the format (the
+ * records must not be used when there is any: formats.ts).
+ * @throws ContextFormatError when the payload is not of the format at all (no message array).
  */
 export function platformToRecords(format: ContextFormat, payload: unknown, stamp: RecordStamp): Normalised {
   return FROM[format](payload, stamp);

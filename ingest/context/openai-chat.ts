@@ -5,21 +5,26 @@
  * In: `{ messages: [...] }` or the array itself. Roles: `system` and `developer` -> system,
  * `user`, `assistant`, `tool` (and the deprecated `function`) -> tool with its `tool_call_id`.
  * Text is `content` as a string, or its `text` (and assistant `refusal`) parts; a message's
- * `refusal` field is the assistant's text when `content` is null. Images, audio, files and
- * `tool_calls` are notes.
+ * `refusal` field is the assistant's text when `content` is null. Images, audio, files,
+ * `tool_calls` and `function_call` are notes. Problems (not chat messages at all): a message that
+ * is not an object, a missing or unknown role, `content` that is neither a string, nor parts,
+ * nor null beside tool calls or a refusal, a part that is not a typed object, a text or refusal
+ * part whose text is not a string.
  * Out: `{ messages }`, one message per record, `content` a string.
  */
 import {
   ContextFormatError,
   DEFAULT_PLATFORM,
   isObject,
+  kindOf,
   type Normalised,
-  partType,
   RecordBuilder,
   type RecordStamp,
   type RenderableRecord,
   type Rendered,
   renderable,
+  skipPart,
+  type ToolCallRef,
   toolResultNote,
 } from './formats.ts';
 
@@ -38,6 +43,9 @@ export interface OpenAIChatMessage {
   tool_call_id?: string;
 }
 
+/** The message roles in, for a problem. */
+const ROLE_NAMES = Object.keys(ROLES).join(', ');
+
 /**
  * Records from OpenAI chat messages (one conversation).
  * @throws ContextFormatError when the payload has no message array.
@@ -49,35 +57,43 @@ export function fromOpenAIChat(payload: unknown, stamp: RecordStamp): Normalised
   for (const [i, m] of (messages as unknown[]).entries()) {
     const at = `messages[${i}]`;
     if (!isObject(m)) {
-      b.note(at, 'not an object: skipped');
+      b.problem(at, `expected a message object, got ${kindOf(m)}`);
       continue;
     }
     const role = typeof m.role === 'string' ? ROLES[m.role] : undefined;
     if (role === undefined) {
-      b.note(`${at}.role`, 'unknown role: message skipped');
+      b.problem(`${at}.role`, m.role === undefined ? `missing; one of ${ROLE_NAMES}` : `unknown role; one of ${ROLE_NAMES}`);
       continue;
     }
-    const callId = typeof m.tool_call_id === 'string' ? m.tool_call_id : undefined;
+    const toolCall = { id: typeof m.tool_call_id === 'string' ? m.tool_call_id : undefined, path: `${at}.tool_call_id` };
     const hasToolCalls = Array.isArray(m.tool_calls) && m.tool_calls.length > 0;
     if (hasToolCalls) b.note(`${at}.tool_calls`, `${(m.tool_calls as unknown[]).length} tool call(s) skipped (records carry text only)`);
+    const hasFunctionCall = isObject(m.function_call);
+    if (hasFunctionCall) b.note(`${at}.function_call`, 'function call skipped (records carry text only)');
     if (m.audio !== undefined && m.audio !== null) b.note(`${at}.audio`, 'audio skipped (records carry text only)');
     const content = m.content;
     if (typeof content === 'string') {
       // An empty content beside tool calls is no text of its own.
-      if (content !== '' || !hasToolCalls) b.add(role, content, callId);
+      if (content !== '' || !hasToolCalls) b.add(role, content, `${at}.content`, toolCall);
     } else if (Array.isArray(content)) {
-      for (const [j, p] of content.entries()) {
-        if (isObject(p) && p.type === 'text' && typeof p.text === 'string') b.add(role, p.text, callId);
-        else if (isObject(p) && p.type === 'refusal' && typeof p.refusal === 'string') b.add(role, p.refusal, callId);
-        else b.note(`${at}.content[${j}]`, `${partType(p)} skipped (records carry text only)`);
-      }
-    } else if (typeof m.refusal === 'string') {
-      b.add(role, m.refusal, callId);
-    } else if (!hasToolCalls) {
-      b.note(`${at}.content`, 'no text: message skipped');
+      for (const [j, p] of content.entries()) addPart(b, role, p, `${at}.content[${j}]`, toolCall);
+    } else if ((content === null || content === undefined) && typeof m.refusal === 'string') {
+      b.add(role, m.refusal, `${at}.refusal`, toolCall);
+    } else if ((content === null || content === undefined) && (hasToolCalls || hasFunctionCall)) {
+      // A call without text: noted above.
+    } else {
+      b.problem(`${at}.content`, `expected a string or an array of content parts, got ${kindOf(content)}`);
     }
   }
   return b.result();
+}
+
+/** One content part: a text or refusal record, or a note / problem (formats.ts `skipPart`). */
+function addPart(b: RecordBuilder, role: OpenAIChatMessage['role'], p: unknown, path: string, toolCall: ToolCallRef): void {
+  const field = isObject(p) ? (p.type === 'text' ? 'text' : p.type === 'refusal' ? 'refusal' : undefined) : undefined;
+  if (field === undefined || !isObject(p)) skipPart(b, p, path);
+  else if (typeof p[field] === 'string') b.add(role, p[field] as string, `${path}.${field}`, toolCall);
+  else b.problem(`${path}.${field}`, `expected a string, got ${kindOf(p[field])}`);
 }
 
 /** OpenAI chat messages from one conversation's live records, in order. */

@@ -13,7 +13,24 @@ import { clickhouseRunStore, createReportScheduler, type ReportScheduler } from 
 /** processors/recommendations: `recommend` over the report week and `measureAdopted` of the tenant's adopted ones. */
 export const RECOMMENDATIONS: RecommendationEngine = { recommend, measureAdopted };
 
-/** The report service over `clickhouse` with the config's zones, quotas, teams, prices and routing candidates. */
+/**
+ * The tenants the config names (NFC, sorted, each once): those of `ingest_keys`, read `api_keys`,
+ * `quotas` scopes, `teams`, `reports.tenants` and `reports.tenant_time_zones`. The report service
+ * makes their reports even before their first event; any other tenant needs usage in the store.
+ */
+export function configuredTenants(config: LoadedConfig['config']): string[] {
+  const names = [
+    ...config.ingest_keys.map((k) => k.tenant),
+    ...config.api_keys.flatMap((k) => (k.tenant === undefined ? [] : [k.tenant])),
+    ...config.quotas.map((q) => q.scope.tenant),
+    ...config.teams.map((t) => t.tenant),
+    ...(config.reports.tenants ?? []),
+    ...Object.keys(config.reports.tenant_time_zones),
+  ];
+  return [...new Set(names.map((t) => t.normalize('NFC')))].sort();
+}
+
+/** The report service over `clickhouse` with the config's zones, quotas, teams, prices, routing candidates and tenants. */
 export function reportServiceFromConfig(
   clickhouse: ClickHouseClient,
   loaded: LoadedConfig,
@@ -28,6 +45,7 @@ export function reportServiceFromConfig(
     prices,
     candidates: config.routing.candidates,
     engine,
+    configuredTenants: configuredTenants(config),
   });
 }
 

@@ -4,7 +4,7 @@
  * injected) -> JSON, Markdown, HTML -> `reports` table (storage/report-store.ts).
  */
 import { Value } from '@sinclair/typebox/value';
-import { isoWeekInterval, lastCompleteIsoWeek } from '../../domain/iso-week.ts';
+import { isoWeekInterval, lastCompleteIsoWeek, validateReportWeek } from '../../domain/iso-week.ts';
 import type { PriceTable } from '../../domain/pricing.ts';
 import type { RoutingCandidate } from '../../domain/routing.ts';
 import type { TeamMembership } from '../../domain/team-allocation.ts';
@@ -12,6 +12,7 @@ import type { QuotaSpec } from '../../schemas/quota.ts';
 import { WeeklyReport } from '../../schemas/report.ts';
 import { type ReportsConfig, reportTimeZone } from '../../schemas/reports-config.ts';
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
+import { tenantHasUsage } from '../../storage/queries/weekly-report.ts';
 import { loadReport, type StoredReport, saveReport } from '../../storage/report-store.ts';
 import { renderHtml } from './html.ts';
 import { renderMarkdown } from './markdown.ts';
@@ -34,6 +35,17 @@ export interface RecommendationEngine {
   measureAdopted(client: ClickHouseClient, tenant: string, fromMs: number, toMs: number, prices: PriceTable): Promise<AdoptionMeasure[]>;
 }
 
+/**
+ * A report of a tenant that quotaflow does not know: no usage row ever (table `usage_day`, kept
+ * 5 years) and not named in the config. The API answers 404, the CLI exits 1; nothing is stored.
+ */
+export class UnknownTenantError extends Error {
+  constructor(readonly tenant: string) {
+    super(`unknown tenant ${JSON.stringify(tenant)}: no usage was ever recorded for it and the config does not name it`);
+    this.name = 'UnknownTenantError';
+  }
+}
+
 export interface ReportServiceOptions {
   clickhouse: ClickHouseClient;
   /** Config `reports` (zones, top_n). */
@@ -45,6 +57,11 @@ export interface ReportServiceOptions {
   candidates?: readonly RoutingCandidate[];
   /** Without it the reports say that no recommendations were computed. */
   engine?: RecommendationEngine;
+  /**
+   * Tenants the config names (processors/reports/index.ts `configuredTenants`): they get a report,
+   * empty if need be, before their first event. Others need usage (see UnknownTenantError).
+   */
+  configuredTenants?: readonly string[];
   /** Current time, epoch ms. Default Date.now. */
   now?: () => number;
 }
@@ -64,8 +81,15 @@ export interface ReportService {
   /** The last ISO week that has ended in `tenant`'s zone. */
   lastCompleteWeek(tenant: string): string;
   /**
+   * Check that a report of `tenant` for `week` may be made: the week is well formed and in
+   * `reportWeekRange` (domain/iso-week.ts) of the tenant's zone, and the tenant is known (named in
+   * the config, or with usage in the store). `generate` runs it first.
+   * @throws IsoWeekError (bad or out-of-range week); UnknownTenantError; whatever ClickHouse throws.
+   */
+  validateRequest(tenant: string, week: string): Promise<void>;
+  /**
    * Build and render the report of `tenant` for `week` (ISO, `2026-W47`); nothing is stored.
-   * @throws IsoWeekError on a bad week; Error when the built report does not match its schema
+   * @throws what `validateRequest` throws; Error when the built report does not match its schema
    *   (a bug); whatever ClickHouse or the engine throw.
    */
   generate(tenant: string, week: string): Promise<RenderedReport>;
@@ -78,9 +102,19 @@ export interface ReportService {
 export function createReportService(o: ReportServiceOptions): ReportService {
   const now = o.now ?? Date.now;
   const timeZoneOf = (tenant: string) => reportTimeZone(o.reports, tenant);
+  const configured = new Set((o.configuredTenants ?? []).map((t) => t.normalize('NFC')));
+
+  async function validateRequest(tenantRaw: string, week: string): Promise<void> {
+    const tenant = tenantRaw.normalize('NFC');
+    validateReportWeek(week, now(), timeZoneOf(tenant));
+    if (configured.has(tenant)) return;
+    const rs = await o.clickhouse.query({ ...tenantHasUsage(tenant), format: 'JSONEachRow' });
+    if ((await rs.json()).length === 0) throw new UnknownTenantError(tenant);
+  }
 
   async function generate(tenantRaw: string, week: string): Promise<RenderedReport> {
     const tenant = tenantRaw.normalize('NFC');
+    await validateRequest(tenant, week);
     const timeZone = timeZoneOf(tenant);
     const { startMs, endMs } = isoWeekInterval(week, timeZone);
     const recommendations = o.engine
@@ -113,6 +147,7 @@ export function createReportService(o: ReportServiceOptions): ReportService {
   return {
     timeZoneOf,
     lastCompleteWeek: (tenant) => lastCompleteIsoWeek(now(), timeZoneOf(tenant)),
+    validateRequest,
     generate,
     async generateAndStore(tenant, week) {
       const r = await generate(tenant, week);

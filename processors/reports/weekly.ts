@@ -190,11 +190,13 @@ function describeWindow(spec: QuotaSpec): string {
 type SeriesRow = { startMs: number; used: Decimal };
 
 /**
- * The quota's peak in the week: the window with the highest usage among the windows a status
- * check inside the week could see, and the status of that window (quotaStatus, so percent and
- * state follow the same rules as the live API).
- * - calendar: every window of the quota's unit and zone that overlaps the week (a month quota's
- *   window counts its whole month);
+ * The quota's peak in the week: the highest usage a status check inside the week could have
+ * seen, and the status of that window (quotaStatus, so percent and state follow the same rules as
+ * the live API). A check at time t sees its window's usage from the window's start up to t, so
+ * usage before the week inside a window counts and usage after the week's end never does.
+ * - calendar: every window of the quota's unit and zone that overlaps the week, measured over
+ *   [window start, min(window end, week end)) (a month quota: from the month's start to the
+ *   week's end at most);
  * - rolling N minutes: the window [e - N, e) at the end e of each minute of the week.
  * Ties go to the earliest window.
  */
@@ -219,14 +221,15 @@ async function quotaPeak(client: ClickHouseClient, spec: QuotaSpec, week: QuotaI
       windows.push(w);
       t = w.endMs;
     }
+    // What a check inside the week can see of each window: up to the week's end at most.
+    const seenEndMs = (w: QuotaInterval) => Math.min(w.endMs, week.endMs);
     const first = windows[0] as QuotaInterval;
-    const last = windows[windows.length - 1] as QuotaInterval;
-    const data = await series(first.startMs, last.endMs, granularityFor(windows.flatMap((w) => [w.startMs, w.endMs])));
+    const data = await series(first.startMs, week.endMs, granularityFor(windows.flatMap((w) => [w.startMs, seenEndMs(w)])));
     best = { used: new Decimal(0), atMs: first.startMs };
     let i = 0;
     for (const w of windows) {
       let used = new Decimal(0);
-      while (i < data.length && (data[i] as SeriesRow).startMs < w.endMs) used = used.add((data[i++] as SeriesRow).used);
+      while (i < data.length && (data[i] as SeriesRow).startMs < seenEndMs(w)) used = used.add((data[i++] as SeriesRow).used);
       if (used.gt(best.used)) best = { used, atMs: w.startMs };
     }
   } else {

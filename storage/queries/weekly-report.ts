@@ -147,6 +147,15 @@ export function tenantsWithUsage(f: { fromMs: number; toMs: number }): BuiltQuer
   return { query: `SELECT DISTINCT tenant FROM usage_hour ${w.clause} ORDER BY tenant`, query_params: w.params };
 }
 
+/**
+ * Whether `tenant` (compared as stored, NFC) has any usage row: one row `{ found: 1 }` or none.
+ * Reads `usage_day`, the usage table kept longest (5 years, migration 0009), whose sorting key
+ * starts with tenant, so this reads one granule.
+ */
+export function tenantHasUsage(tenant: string): BuiltQuery {
+  return { query: 'SELECT 1 AS found FROM usage_day WHERE tenant = {tenant:String} LIMIT 1', query_params: { tenant } };
+}
+
 /** The latest event time per tenant (usage_events): rows `{ tenant, last_ms }`, ordered by tenant. */
 export function latestEventByTenant(): BuiltQuery {
   return {

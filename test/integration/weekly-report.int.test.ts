@@ -5,9 +5,11 @@
  * and anomalies of the week; a DST week in America/New_York (169 hours) and a +05:30 zone (read
  * from usage_minute). Then storage, the API route (formats, auth) and the CLI output.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { promisify } from 'node:util';
 import { Value } from '@sinclair/typebox/value';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -16,7 +18,12 @@ import { buildApp } from '../../api/app.ts';
 import { writeTenantReports } from '../../cli/commands/report.ts';
 import { loadConfig } from '../../config/load.ts';
 import { createUsageStore } from '../../processors/clickhouse-writer.ts';
-import { createReportService, type RecommendationEngine, type ReportService } from '../../processors/reports/report-service.ts';
+import {
+  createReportService,
+  type RecommendationEngine,
+  type ReportService,
+  UnknownTenantError,
+} from '../../processors/reports/report-service.ts';
 import { clickhouseRunStore, createReportScheduler } from '../../processors/reports/scheduler.ts';
 import { buildWeeklyReport } from '../../processors/reports/weekly.ts';
 import { decodeBatch, transform } from '../../processors/usage.processor.ts';
@@ -125,6 +132,14 @@ const IN_EVENTS: Ev[] = [
   { tenant: 't-in', t: '2026-11-16T18:30:00Z', input: 1000, output: 0 }, // Tue 00:00 IST: day 2
 ];
 
+// Tenant t-clip, reported in UTC with a day quota of Europe/Berlin (+01:00 in November): Berlin days
+// run 23:00Z to 23:00Z, so the first and last day windows of W47 [11-16T00Z, 11-23T00Z) stick out of it.
+const CLIP_EVENTS: Ev[] = [
+  { tenant: 't-clip', t: '2026-11-15T23:30:00Z', input: 300, output: 0 }, // W46, but Berlin day 11-16: a Monday check sees it
+  { tenant: 't-clip', t: '2026-11-22T23:30:00Z', input: 100, output: 0 }, // W47 (Sun 23:30 UTC), Berlin day 11-23
+  { tenant: 't-clip', t: '2026-11-23T10:00:00Z', input: 5000, output: 0 }, // W48, same Berlin day: after W47 ended
+];
+
 const QUOTAS: QuotaSpec[] = [
   // Daily tokens: Mon 1,200 + 1,100 = 2,300; Wed 2,800; Sun 610 -> peak Wed 2,800 of 3,000 = 93.33%, soft.
   { id: 'day-tokens', scope: { tenant: 't-utc' }, metric: 'tokens', limit: 3000, window: { kind: 'calendar', unit: 'day' } },
@@ -133,6 +148,13 @@ const QUOTAS: QuotaSpec[] = [
   // Bob's weekly USD: 1.125 + 0.125 = 1.25 of 2 = 62.5%.
   { id: 'bob-week-usd', scope: { tenant: 't-utc', user_id: 'bob' }, metric: 'usd', limit: '2', window: { kind: 'calendar', unit: 'week' } },
   { id: 'other-tenant', scope: { tenant: 't-ny' }, metric: 'requests', limit: 10, window: { kind: 'calendar', unit: 'day' } },
+  {
+    id: 'clip-berlin-day',
+    scope: { tenant: 't-clip' },
+    metric: 'tokens',
+    limit: 1000,
+    window: { kind: 'calendar', unit: 'day', time_zone: 'Europe/Berlin' },
+  },
 ];
 
 const KEY_UTC = 'read-key-t-utc-0123456789';
@@ -175,7 +197,7 @@ const engine: RecommendationEngine = {
 
 beforeAll(async () => {
   store = await openTestStore();
-  const events = [...UTC_EVENTS, ...NY_EVENTS, ...IN_EVENTS].map(payload);
+  const events = [...UTC_EVENTS, ...NY_EVENTS, ...IN_EVENTS, ...CLIP_EVENTS].map(payload);
   const decoded = decodeBatch(
     events.map((value, i) => ({ value, source: `test:${i}` })),
     { nowMs: NOW },
@@ -365,6 +387,20 @@ describe('weekly report data (UTC tenant, 2026-W47)', () => {
     expect(r.anomalies.items.map((a) => a.anomaly_id)).toEqual(['inside', 'overlaps-start']);
   });
 
+  it("a quota peak counts only what a check during the week could see: no usage after the week's end", async () => {
+    const r = await buildWeeklyReport(store.client, { tenant: 't-clip', week: '2026-W47', quotas: QUOTAS, nowMs: NOW });
+    expect(r.totals.week.input_tokens).toBe(100);
+    // Berlin day 11-16 [11-15T23Z, 11-16T23Z): 300 (before the week, but seen by a check on Monday).
+    // Berlin day 11-23 [11-22T23Z, 11-23T23Z): only its first hour is in W47: 100, not 100 + 5,000.
+    // Peak: 300 of 1,000 = 30%, ok.
+    expect(r.quotas.map((q) => [q.id, q.peak.used, q.peak.percent, q.peak.state, q.peak.window_start, q.peak.window_end])).toEqual([
+      ['clip-berlin-day', '300', 30, 'ok', '2026-11-15T23:00:00.000Z', '2026-11-16T23:00:00.000Z'],
+    ]);
+    // W48 [11-23T00Z, 11-30T00Z): a check on Monday 11-23 sees 100 + 5,000 = 5,100 of 1,000: exhausted (510%).
+    const w48 = await buildWeeklyReport(store.client, { tenant: 't-clip', week: '2026-W48', quotas: QUOTAS, nowMs: NOW });
+    expect(w48.quotas[0]?.peak).toMatchObject({ used: '5100', percent: 510, state: 'exhausted', window_start: '2026-11-22T23:00:00.000Z' });
+  });
+
   it('ranks the recommendations by saving and carries the measured effect of adopted ones', async () => {
     const { report } = await service.generate('t-utc', '2026-W47');
     expect(report.recommendations.available).toBe(true);
@@ -444,6 +480,67 @@ describe('stored reports, the API route and the scheduler log', () => {
     expect(bad.json().error.message).toContain('2025 has weeks 01..52');
   });
 
+  it('a week outside [1999-W52, the week after now] is a 400 naming the week, stored or not', async () => {
+    for (const week of ['1970-W01', '0001-W01', '1000-W01', '1900-W01', '1969-W01', '1999-W51', '2026-W50', '9999-W10']) {
+      const res = await app.inject({ method: 'GET', url: `/v1/reports/t-utc/weekly?week=${week}`, headers: { 'x-api-key': KEY_UTC } });
+      expect(res.statusCode, week).toBe(400);
+      // NOW is in 2026-W48, so the last week a report may cover is 2026-W49.
+      expect(res.json().error, week).toEqual({
+        code: 'bad_request',
+        message: `week ${week}: reports cover 1999-W52 (the week of 2000-01-01, the earliest event time accepted) to 2026-W49 (the week after the current one in UTC)`,
+      });
+    }
+    await expect(service.generateAndStore('t-utc', '9999-W10')).rejects.toThrow('week 9999-W10: reports cover 1999-W52');
+    expect(await service.stored('t-utc', '9999-W10')).toBeUndefined();
+  });
+
+  it('an unknown tenant (no usage ever, not in the config) is a 404; nothing is generated or stored for it', async () => {
+    const res = await app.inject({ method: 'GET', url: '/v1/reports/nobody/weekly?week=2026-W47', headers: { 'x-api-key': ADMIN } });
+    expect(res.statusCode).toBe(404);
+    expect(res.json().error).toEqual({
+      code: 'not_found',
+      message: 'unknown tenant "nobody": no usage was ever recorded for it and the config does not name it',
+    });
+    await expect(service.generateAndStore('nobody', '2026-W47')).rejects.toThrow(UnknownTenantError);
+    expect(await service.stored('nobody', '2026-W47')).toBeUndefined();
+    // A tenant the config names but without usage yet gets an empty report.
+    const configured = createReportService({
+      clickhouse: store.client,
+      reports: { time_zone: 'UTC', tenant_time_zones: {}, top_n: 2 },
+      configuredTenants: ['t-new'],
+      prices: loadConfig(undefined, {}).prices,
+      now: () => NOW,
+    });
+    const { report } = await configured.generate('t-new', '2026-W47');
+    expect([report.tenant, report.totals.week.requests, report.quotas]).toEqual(['t-new', 0, []]);
+    await expect(configured.generate('nobody', '2026-W47')).rejects.toThrow(UnknownTenantError);
+  });
+
+  it('the CLI refuses a week out of range and an unknown tenant with one line each, exit 1, nothing stored', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qf-report-cli-'));
+    const env = { ...process.env, CLICKHOUSE_PATH: join(dir, 'data') };
+    const quotaflow = (args: string[]) =>
+      promisify(execFile)('node', ['bin/quotaflow.js', ...args], { env }).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+      );
+    try {
+      const early = await quotaflow(['report', '--tenant', 'mooncake', '--week', '1969-W01']);
+      expect(early.code).toBe(1);
+      expect(early.stderr).toMatch(/^quotaflow: week 1969-W01: reports cover 1999-W52 \(the week of 2000-01-01, [^\n]*\)\n$/);
+      const unknown = await quotaflow(['report', '--tenant', 'nobody', '--week', '2026-W10']);
+      expect(unknown).toMatchObject({
+        code: 1,
+        stdout: '',
+        stderr: 'quotaflow: unknown tenant "nobody": no usage was ever recorded for it and the config does not name it\n',
+      });
+      const stored = await quotaflow(['sql', 'SELECT count() AS n FROM reports', '--format', 'TSVWithNames']);
+      expect(stored).toMatchObject({ code: 0, stdout: 'n\n0\n' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a scheduled run logs ok and failed reports in report_runs', async () => {
     const failing = {
       ...service,
@@ -476,8 +573,12 @@ describe('stored reports, the API route and the scheduler log', () => {
     const dir = mkdtempSync(join(tmpdir(), 'qf-demo-reports-'));
     try {
       const paths = await writeTenantReports(loadConfig(undefined, {}), store.client, dir, engine);
-      // Latest events (UTC weeks): t-in 2026-11-16T18:30Z (W47), t-ny 2026-11-02T05:00Z (W45), t-utc 2026-11-23T00:00Z (W48).
+      // Latest events (UTC weeks): t-clip 2026-11-23T10:00Z (W48), t-in 2026-11-16T18:30Z (W47),
+      // t-ny 2026-11-02T05:00Z (W45), t-utc 2026-11-23T00:00Z (W48).
       expect(paths.map((p) => basename(p))).toEqual([
+        't-clip-2026-W48.md',
+        't-clip-2026-W48.html',
+        't-clip-2026-W48.json',
         't-in-2026-W47.md',
         't-in-2026-W47.html',
         't-in-2026-W47.json',

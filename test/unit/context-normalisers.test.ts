@@ -45,8 +45,8 @@ describe('OpenAI chat completions -> records', () => {
     for (const r of records) expect(validateContextRecord(r, { nowMs: Date.parse(AT), tenantOptional: true }).ok).toBe(true);
   });
 
-  it('developer is system, tool results keep their call id, text parts split, the rest is noted', () => {
-    const { records, notes } = fromOpenAIChat(
+  it('developer is system, tool results keep their call id, text parts split, the rest is noted; an unknown role is a problem', () => {
+    const { records, sources, notes, problems } = fromOpenAIChat(
       [
         { role: 'developer', content: 'Be brief.' },
         {
@@ -74,7 +74,17 @@ describe('OpenAI chat completions -> records', () => {
     expect(notes).toEqual([
       { path: 'messages[1].content[1]', reason: 'image_url part skipped (records carry text only)' },
       { path: 'messages[2].tool_calls', reason: '1 tool call(s) skipped (records carry text only)' },
-      { path: 'messages[5].role', reason: 'unknown role: message skipped' },
+    ]);
+    expect(problems).toEqual([
+      { path: 'messages[5].role', reason: 'unknown role; one of system, developer, user, assistant, tool, function' },
+    ]);
+    // Where each record came from, for a validation problem's place.
+    expect(sources).toEqual([
+      { content: 'messages[0].content' },
+      { content: 'messages[1].content[0].text' },
+      { content: 'messages[1].content[2].text' },
+      { content: 'messages[3].content', tool_call_id: 'messages[3].tool_call_id' },
+      { content: 'messages[4].refusal' },
     ]);
   });
 

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -143,6 +143,94 @@ describe('convertHistory', () => {
   });
 });
 
+/** The new user's file: an unknown role, a lone surrogate, a message without a role, a number. */
+const BAD_OPENAI = {
+  messages: [
+    { role: 'wizard', content: 'secret text' },
+    { role: 'user', content: 'hi \ud800 there' },
+    { foo: 1 },
+    42,
+    { role: 'assistant', content: 7 },
+    { role: 'user', content: [{ type: 'text', text: 'ok' }, { type: 'text', text: null }, 'loose', { type: 'image_url' }] },
+  ],
+};
+const CHAT_ROLES = 'system, developer, user, assistant, tool, function';
+
+describe('convertHistory: every problem, by its place in the input', () => {
+  it('openai: bad messages are problems, not notes; a record problem names the message it came from', () => {
+    expect(() => convertHistory(BAD_OPENAI, { from: 'openai', to: 'records', at: AT, nowMs: NOW_MS })).toThrow(
+      new ContextSyncError([
+        `messages[0].role: unknown role; one of ${CHAT_ROLES}`,
+        `messages[2].role: missing; one of ${CHAT_ROLES}`,
+        'messages[3]: expected a message object, got a number',
+        'messages[4].content: expected a string or an array of content parts, got a number',
+        'messages[5].content[1].text: expected a string, got null',
+        'messages[5].content[2]: expected a content part object, got a string',
+        // Not records[0].content: the record came from the second message.
+        'messages[1].content: contains an unpaired UTF-16 surrogate (not valid Unicode)',
+      ]),
+    );
+  });
+
+  it('in a user file, places carry the conversation; fields set by options name the option', () => {
+    const file = {
+      user_id: 'alice',
+      conversations: [
+        { conversation_id: 'ok', messages: [{ role: 'user', content: 'fine' }] },
+        { conversation_id: 'bad', messages: [{ role: 'user', content: [{ type: 'text', text: 'x\udc00' }] }, null] },
+      ],
+    };
+    expect(() => convertHistory(file, { from: 'openai', to: 'anthropic', at: '2025-06-15T11:00:00', nowMs: NOW_MS })).toThrow(
+      new ContextSyncError([
+        'conversations[1].messages[1]: expected a message object, got null',
+        // Each record's created_at and updated_at come from --at: listed once.
+        '--at: must be an RFC 3339 date-time string with a zone (e.g. 2025-06-15T12:00:00Z)',
+        'conversations[1].messages[0].content[0].text: contains an unpaired UTF-16 surrogate (not valid Unicode)',
+      ]),
+    );
+  });
+
+  it('anthropic and openai-responses: the same kinds of problems; valid non-text blocks stay notes', () => {
+    const anthropic = {
+      system: 5,
+      messages: [
+        { role: 'system', content: 'x' },
+        { role: 'user', content: [{ type: 'tool_use', id: 't', name: 'f', input: {} }, { text: 'no type' }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: 3 }] },
+        { role: 'assistant' },
+      ],
+    };
+    expect(() => convertHistory(anthropic, { from: 'anthropic', to: 'records', at: AT, nowMs: NOW_MS })).toThrow(
+      new ContextSyncError([
+        'system: expected a string or an array of text blocks, got a number',
+        'messages[0].role: unknown role; user or assistant (system goes in the top-level system)',
+        'messages[1].content[1].type: expected a string, got nothing',
+        'messages[2].content[0].content: expected a string or an array of content blocks, got a number',
+        'messages[3].content: expected a string or an array of content blocks, got nothing',
+      ]),
+    );
+    const responses = {
+      instructions: ['no'],
+      input: [
+        { type: 'reasoning', summary: [] },
+        { role: 'critic', content: 'x' },
+        { type: 'function_call_output', call_id: 'c', output: { x: 1 } },
+        { type: 9 },
+        { role: 'user', content: [{ type: 'input_text', text: 1 }] },
+      ],
+    };
+    expect(() => convertHistory(responses, { from: 'openai-responses', to: 'records', at: AT, nowMs: NOW_MS })).toThrow(
+      new ContextSyncError([
+        'instructions: expected a string, got an array',
+        'input[1].role: unknown role; one of system, developer, user, assistant',
+        'input[2].output: expected a string or an array of content parts, got an object',
+        'input[3].type: expected a string, got a number',
+        'input[4].content[0].text: expected a string, got a number',
+      ]),
+    );
+  });
+});
+
 describe('quotaflow context sync (the command)', () => {
   it('converts a file to a file, prints a summary and the notes, exit 0; bad input exits 1 without echoing text', async () => {
     const input = join(dir, 'openai.json');
@@ -183,5 +271,36 @@ describe('quotaflow context sync (the command)', () => {
       output,
     ]).catch((e: { code: number; stderr: string }) => e);
     expect(failed).toMatchObject({ code: 1, stderr: `quotaflow: cannot convert the history:\n  - ${broken}: not valid JSON\n` });
+  });
+
+  it('bad messages: exit 1, every problem listed by place, no text quoted, nothing written', async () => {
+    const input = join(dir, 'bad-messages.json');
+    const output = join(dir, 'never-written.json');
+    writeFileSync(input, JSON.stringify(BAD_OPENAI));
+    const failed = await run('node', [
+      'bin/quotaflow.js',
+      'context',
+      'sync',
+      '--from',
+      'openai',
+      '--to',
+      'records',
+      '--in',
+      input,
+      '--out',
+      output,
+    ]).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toBe('');
+    expect(failed.stderr).toMatch(/^quotaflow: cannot convert the history:\n/);
+    expect(failed.stderr).toContain(`  - messages[0].role: unknown role; one of ${CHAT_ROLES}\n`);
+    expect(failed.stderr).toContain('  - messages[1].content: contains an unpaired UTF-16 surrogate (not valid Unicode)\n');
+    expect(failed.stderr).toContain('  - messages[3]: expected a message object, got a number\n');
+    expect(failed.stderr.match(/^ {2}- /gm)).toHaveLength(7);
+    expect(failed.stderr).not.toContain('secret text');
+    expect(existsSync(output)).toBe(false);
   });
 });

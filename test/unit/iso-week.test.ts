@@ -7,8 +7,11 @@ import {
   isoWeekOf,
   lastCompleteIsoWeek,
   localDays,
+  nextIsoWeek,
   parseIsoWeek,
   previousIsoWeek,
+  reportWeekRange,
+  validateReportWeek,
 } from '../../domain/iso-week.ts';
 
 const H = 3_600_000;
@@ -99,5 +102,47 @@ describe('localDays', () => {
     for (let i = 1; i < days.length; i++) expect(days[i]?.startMs).toBe(days[i - 1]?.endMs);
     expect(iso(days[6]?.startMs ?? 0)).toBe('2026-11-01T04:00:00.000Z');
     expect(iso(days[6]?.endMs ?? 0)).toBe('2026-11-02T05:00:00.000Z');
+  });
+});
+
+describe('nextIsoWeek', () => {
+  it('steps forward across years, long and short', () => {
+    expect(nextIsoWeek('2026-W47')).toBe('2026-W48');
+    expect(nextIsoWeek('2026-W53')).toBe('2027-W01');
+    expect(nextIsoWeek('2025-W52')).toBe('2026-W01');
+  });
+});
+
+describe('reportWeekRange / validateReportWeek', () => {
+  // Wed 2026-11-25 12:00 UTC: in 2026-W48 in every zone below.
+  const NOW = Date.UTC(2026, 10, 25, 12, 0);
+
+  it('from the week of 2000-01-01 (the earliest event time ingest accepts) to the week after the current one', () => {
+    // 2000-01-01 is a Saturday: ISO week 1999-W52 (Mon 1999-12-27 .. Sun 2000-01-02), in every zone.
+    expect(reportWeekRange(NOW, 'UTC')).toEqual({ first: '1999-W52', last: '2026-W49' });
+    expect(reportWeekRange(NOW, 'Pacific/Kiritimati')).toEqual({ first: '1999-W52', last: '2026-W49' });
+    expect(reportWeekRange(NOW, 'Etc/GMT+12')).toEqual({ first: '1999-W52', last: '2026-W49' });
+    // Sun 2026-11-29 23:30 UTC is already Monday (W49) in Berlin: the last week there is W50.
+    expect(reportWeekRange(Date.UTC(2026, 10, 29, 23, 30), 'UTC').last).toBe('2026-W49');
+    expect(reportWeekRange(Date.UTC(2026, 10, 29, 23, 30), 'Europe/Berlin').last).toBe('2026-W50');
+  });
+
+  it('accepts the bounds and the weeks between', () => {
+    for (const w of ['1999-W52', '2000-W01', '2026-W47', '2026-W48', '2026-W49'])
+      expect(validateReportWeek(w, NOW, 'UTC'), w).toEqual(parseIsoWeek(w));
+  });
+
+  it.each([['0001-W01'], ['1000-W01'], ['1900-W01'], ['1969-W01'], ['1970-W01'], ['1999-W51'], ['2026-W50'], ['9999-W10']])(
+    'rejects %s, naming the week and the accepted range',
+    (w) => {
+      expect(() => validateReportWeek(w, NOW, 'UTC')).toThrow(IsoWeekError);
+      expect(() => validateReportWeek(w, NOW, 'UTC')).toThrow(`week ${w}: reports cover 1999-W52`);
+      expect(() => validateReportWeek(w, NOW, 'UTC')).toThrow('to 2026-W49');
+    },
+  );
+
+  it('still rejects a malformed week or one the year does not have', () => {
+    expect(() => validateReportWeek('2025-W53', NOW, 'UTC')).toThrow('2025 has weeks 01..52');
+    expect(() => validateReportWeek('2026-47', NOW, 'UTC')).toThrow('must look like 2026-W47');
   });
 });
