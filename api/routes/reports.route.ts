@@ -13,20 +13,22 @@
  * The stored report of the week (the scheduler's, or `quotaflow report`'s) is served when there
  * is one; else the report is generated now and not stored (`X-Quotaflow-Report: generated`, and
  * for a week not over yet the report says it is partial). HTML replies carry the page's
- * Content-Security-Policy. 400 bad week or format; 401; 403.
+ * Content-Security-Policy. 400 bad week or format, or a week outside [1999-W52, the week after
+ * the current one] (domain/iso-week.ts `reportWeekRange`); 401; 403; 404 `not_found` for a tenant
+ * with no usage ever that the config does not name (report-service.ts `UnknownTenantError`).
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import { IsoWeekError, parseIsoWeek } from '../../domain/iso-week.ts';
+import { IsoWeekError } from '../../domain/iso-week.ts';
 import { type ReadApiKey, readAuth } from '../../ingest/http/api-keys.ts';
 import { REPORT_CSP } from '../../processors/reports/html.ts';
-import type { ReportService } from '../../processors/reports/report-service.ts';
+import { type ReportService, UnknownTenantError } from '../../processors/reports/report-service.ts';
 import { useReadErrorHandler } from '../read-errors.ts';
-import { READ_ERRORS, READ_SECURITY } from '../schemas.ts';
+import { ErrorResponse, READ_ERRORS, READ_SECURITY } from '../schemas.ts';
 
 export interface ReportsRouteOptions {
   keys: ReadonlyArray<ReadApiKey>;
-  reports: Pick<ReportService, 'lastCompleteWeek' | 'generate' | 'stored'>;
+  reports: Pick<ReportService, 'lastCompleteWeek' | 'validateRequest' | 'generate' | 'stored'>;
 }
 
 export const REPORT_FORMATS = ['json', 'md', 'markdown', 'html'] as const;
@@ -87,7 +89,7 @@ export const reportsRoute: FastifyPluginAsync<ReportsRouteOptions> = async (app,
         security: READ_SECURITY,
         params: Params,
         querystring: Query,
-        response: READ_ERRORS,
+        response: { ...READ_ERRORS, 404: ErrorResponse },
       },
     },
     async (req, reply) => {
@@ -97,9 +99,10 @@ export const reportsRoute: FastifyPluginAsync<ReportsRouteOptions> = async (app,
       if (!access.ok) return reply.code(access.statusCode).send(access.body);
       const week = q.week ?? opts.reports.lastCompleteWeek(access.tenant);
       try {
-        parseIsoWeek(week);
+        await opts.reports.validateRequest(access.tenant, week);
       } catch (err) {
         if (err instanceof IsoWeekError) return reply.code(400).send({ error: { code: 'bad_request', message: err.message } });
+        if (err instanceof UnknownTenantError) return reply.code(404).send({ error: { code: 'not_found', message: err.message } });
         throw err;
       }
       const format: Format = q.format === undefined ? formatFromAccept(req.headers.accept) : q.format === 'markdown' ? 'md' : q.format;
