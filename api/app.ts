@@ -36,6 +36,7 @@ import { type EventsRouteOptions, eventsRoute } from '../ingest/http/events.rout
 import { HealthResponse } from '../ingest/http/schemas.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { QuotaSpec } from '../schemas/quota.ts';
+import { frameworkErrorReply, MAX_PATH_PARAM_CHARS, readErrorHandler } from './read-errors.ts';
 import { allocationsRoute } from './routes/allocations.route.ts';
 import { anomaliesRoute } from './routes/anomalies.route.ts';
 import { contextsReadRoute } from './routes/contexts.route.ts';
@@ -95,13 +96,25 @@ function isPino(l: AppDeps['logger']): l is Logger {
  * restarts and replicas.
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const common = { bodyLimit: deps.bodyLimitBytes, genReqId: () => randomUUID(), disableRequestLogging: true };
+  // Router errors (a bad %-escape, an over-long path parameter) answer in the app's error shape
+  // (api/read-errors.ts), like every other error.
+  const common = {
+    bodyLimit: deps.bodyLimitBytes,
+    genReqId: () => randomUUID(),
+    disableRequestLogging: true,
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_CHARS },
+    frameworkErrors: frameworkErrorReply,
+  };
   const app = (isPino(deps.logger)
     ? Fastify({ ...common, loggerInstance: deps.logger })
     : Fastify({
         ...common,
         logger: deps.logger ? { redact: REDACTED_HEADERS, ...(deps.logger === true ? {} : deps.logger) } : false,
       })) as unknown as FastifyInstance;
+
+  // Errors of routes without a handler of their own (probes, /docs) in the same shape; the route
+  // plugins set theirs (the read routes this one, the ingest routes ingest/http/errors.ts).
+  app.setErrorHandler(readErrorHandler);
 
   // The OpenAPI document collects routes as they are added: registered before every route.
   void app.register(swagger, {

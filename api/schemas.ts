@@ -35,7 +35,7 @@ export const QuotaStatusSchema = Type.Object(
     state: Type.Union([Type.Literal('ok'), Type.Literal('soft'), Type.Literal('exhausted')]),
     window_start: Type.String({ description: 'RFC 3339 UTC, inclusive.' }),
     window_end: Type.String({ description: 'RFC 3339 UTC, exclusive; for a rolling window, now.' }),
-    burn_rate_per_hour: Type.Number({ description: 'Recent consumption (last 15 minutes) in metric units per hour.' }),
+    burn_rate_per_hour: Amount('Recent consumption (last 15 minutes) per hour; USD to 12 decimals'),
     projected_exhaustion_at: Type.Union([Type.String(), Type.Null()], { description: 'RFC 3339 UTC, or null.' }),
     retry_after_s: Type.Union([Type.Integer(), Type.Null()], { description: 'Seconds until usage is allowed again, when exhausted.' }),
   },

@@ -12,6 +12,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { FastifySchemaCompiler } from 'fastify';
 import { LONE_SURROGATE } from '../domain/usage-event-validation.ts';
+import { describeSchemaError } from '../schemas/schema-problems.ts';
 
 /** Paths of strings holding a lone surrogate, as `a.b.0`. */
 function surrogatePaths(value: unknown, path: string, out: string[]): void {
@@ -30,7 +31,7 @@ function surrogatePaths(value: unknown, path: string, out: string[]): void {
 export const strictBodyCompiler: FastifySchemaCompiler<unknown> = ({ schema }) => {
   const check = TypeCompiler.Compile(schema as TSchema);
   return (data: unknown) => {
-    const problems = [...check.Errors(data)].map((e) => `body${e.path.replaceAll('/', '.')}: ${e.message}`);
+    const problems = [...check.Errors(data)].map((e) => `body${e.path.replaceAll('/', '.')}: ${describeSchemaError(e)}`);
     const bad: string[] = [];
     surrogatePaths(data, '', bad);
     for (const p of bad) problems.push(`body.${p}: not valid Unicode text (lone surrogate)`);

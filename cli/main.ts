@@ -7,7 +7,7 @@ import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.ts';
 import { parseRfc3339 } from '../domain/usage-event-validation.ts';
 import { TRACE_FORMATS, type TraceFormat } from '../ingest/importers/importer.ts';
 import { detectFormat } from '../ingest/importers/index.ts';
-import { DataFolderLockedError } from '../storage/clickhouse.ts';
+import { DataFolderLockedError, isClickHouseError } from '../storage/clickhouse.ts';
 import { registerContextCommand } from './commands/context.ts';
 import { MAX_DETECT_RANGE_MS, runDetect } from './commands/detect.ts';
 import { demoSources, runImportCommand } from './commands/import.ts';
@@ -119,6 +119,12 @@ program
     process.stdout.write(`config OK (${loaded.config.clickhouse.mode} ClickHouse)\n`);
   });
 
+/**
+ * Print why the command failed and exit 1. Problems the user can fix (config, arguments, a held
+ * data folder, an error ClickHouse answered to a query) are one line without a stack trace; a
+ * ClickHouse error names its code and type (`ClickHouse error 60 (UNKNOWN_TABLE): ...`), its
+ * message folded onto that line. Anything else is a bug or an outage: the stack is printed.
+ */
 function exitWith(err: unknown): never {
   if (
     err instanceof ConfigError ||
@@ -127,6 +133,9 @@ function exitWith(err: unknown): never {
     err instanceof RoleConfigError
   ) {
     process.stderr.write(`quotaflow: ${err.message}\n`);
+  } else if (isClickHouseError(err)) {
+    const text = err.message.replace(/\s+/g, ' ').trim();
+    process.stderr.write(`quotaflow: ClickHouse error ${err.code}${err.type ? ` (${err.type})` : ''}: ${text}\n`);
   } else {
     process.stderr.write(`quotaflow: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   }

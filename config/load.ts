@@ -7,12 +7,20 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
-import { type PriceEntry, PriceTable, PriceTableError } from '../domain/pricing.ts';
+import { DATED_SNAPSHOT, type PriceEntry, PriceTable } from '../domain/pricing.ts';
 import { compileSnapshot, DEFAULT_ROUTING_WEIGHTS, RoutingConfigError } from '../domain/routing.ts';
 import { checkAlertsConfig } from '../schemas/alerts.ts';
-import { type Config, ConfigSchema, ENV_OVERRIDES, RoutingCandidateSchema, RoutingWeightsSchema } from '../schemas/config.ts';
+import {
+  type Config,
+  ConfigSchema,
+  ENV_OVERRIDES,
+  PriceEntrySchema,
+  RoutingCandidateSchema,
+  RoutingWeightsSchema,
+} from '../schemas/config.ts';
 import { checkQuotaSpecs } from '../schemas/quota.ts';
 import { checkReportsConfig } from '../schemas/reports-config.ts';
+import { describeSchemaError } from '../schemas/schema-problems.ts';
 import { checkTeamSpecs } from '../schemas/team.ts';
 
 export const DEFAULT_PRICES_FILE = join(dirname(fileURLToPath(import.meta.url)), 'prices.default.yaml');
@@ -124,11 +132,13 @@ function coerceEnv(name: string, key: string, v: string, problems: string[]): un
       .split(',')
       .map((pair) => pair.trim())
       .filter(Boolean)
-      .map((pair) => {
+      .map((pair, n) => {
         const i = pair.lastIndexOf('=');
-        if (i <= 0) problems.push(`${name}: expected key=tenant pairs separated by commas`);
-        return { key: pair.slice(0, Math.max(0, i)), tenant: pair.slice(i + 1) };
-      });
+        if (i > 0) return { key: pair.slice(0, i), tenant: pair.slice(i + 1) };
+        problems.push(`${name}: entry ${n + 1} must be key=tenant, pairs separated by commas`);
+        return undefined; // reported once, here
+      })
+      .filter((k) => k !== undefined);
   }
   if (key === 'api_keys') return parseApiKeysEnv(name, v, problems);
   if (/^-?\d+$/.test(v) && (NUMERIC_KEYS.has(key) || key.startsWith('batch_') || key.endsWith('_ms') || key === 'transport_capacity'))
@@ -136,23 +146,38 @@ function coerceEnv(name: string, key: string, v: string, problems: string[]): un
   return v;
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /**
  * What only the routing compiler catches (duplicate candidate ids, all-zero weights), as
- * `routing.<where>: reason` lines. Runs on the parts whose types the schema pass accepted, so a
- * schema problem is never reported twice.
+ * `routing.<where>: reason` lines. Runs on every candidate, also those the schema rejected: each
+ * field the schema rejected is replaced by a harmless stand-in (an id no other can equal, no tags,
+ * a zero price), so a schema problem is never reported twice and the rest is still checked.
  */
 function routingProblems(routing: unknown): string[] {
-  const r = routing as Partial<Config['routing']> | undefined;
-  if (typeof r !== 'object' || r === null) return [];
-  const candidatesOk = Value.Check(ConfigSchema.properties.routing.properties.candidates, r.candidates);
-  const weightsOk = r.weights === undefined || Value.Check(RoutingWeightsSchema, r.weights);
-  // A candidate still without a price was reported by fillCandidatePrices (or the price table
-  // itself is invalid and reported): a placeholder price lets the rest of it be checked.
-  const candidates = candidatesOk
-    ? (r.candidates ?? []).map((c) => ({ ...c, price: c.price ?? { input_per_1m: 0, output_per_1m: 0 } }))
-    : [];
+  if (!isRecord(routing)) return [];
+  const props = RoutingCandidateSchema.properties;
+  const ok = <K extends keyof typeof props>(k: K, v: unknown) => Value.Check(props[k], v);
+  const candidates = (Array.isArray(routing.candidates) ? routing.candidates : []).map((raw: unknown, i) => {
+    const c = isRecord(raw) ? raw : {};
+    return {
+      // A stand-in id no two candidates share, so it adds no duplicate.
+      id: ok('id', c.id) ? (c.id as string) : `\u0000candidate ${i}`,
+      provider: ok('provider', c.provider) ? (c.provider as string) : '',
+      model: ok('model', c.model) ? (c.model as string) : '',
+      capabilities: ok('capabilities', c.capabilities) && c.capabilities !== undefined ? (c.capabilities as string[]) : [],
+      compliance: ok('compliance', c.compliance) && c.compliance !== undefined ? (c.compliance as string[]) : [],
+      // A candidate without a price was reported by fillCandidatePrices, or its model is priced.
+      price: ok('price', c.price) && c.price !== undefined ? (c.price as { input_per_1m: number; output_per_1m: number }) : ZERO_PRICE,
+      ...(ok('min_remaining_tokens', c.min_remaining_tokens) && c.min_remaining_tokens !== undefined
+        ? { min_remaining_tokens: c.min_remaining_tokens as number }
+        : {}),
+    };
+  });
+  // Weights the schema rejected (reported there) are judged as the defaults.
+  const weights = Value.Check(RoutingWeightsSchema, routing.weights) ? routing.weights : DEFAULT_ROUTING_WEIGHTS;
   try {
-    compileSnapshot(candidates, new Map(), weightsOk ? (r.weights ?? DEFAULT_ROUTING_WEIGHTS) : DEFAULT_ROUTING_WEIGHTS);
+    compileSnapshot(candidates, new Map(), weights);
     return [];
   } catch (err) {
     if (err instanceof RoutingConfigError) return err.problems.map((p) => `routing.${p}`);
@@ -160,25 +185,72 @@ function routingProblems(routing: unknown): string[] {
   }
 }
 
+const ZERO_PRICE = Object.freeze({ input_per_1m: 0, output_per_1m: 0 });
+
 /**
  * Give each routing candidate that has no `price` the base list price (USD per 1M input and
  * output tokens, below any long-context tier) of the price-table entry in force at `nowMs` for its
- * provider/model. Mutates the (not yet frozen) candidates. Candidates the schema rejected are left
- * alone (already reported), and so is every candidate when the price table is invalid (its own
- * problems are reported instead).
+ * provider/model. Mutates the (not yet frozen) candidates. `prices` holds the valid entries only;
+ * a model named by a rejected entry (`rejected`, already reported) is not reported again.
  * @returns one `routing.candidates[i] (id).price: ...` problem per candidate whose model is unpriced.
  */
-function fillCandidatePrices(routing: unknown, prices: PriceTable | undefined, nowMs: number): string[] {
-  const candidates: unknown = (routing as Partial<Config['routing']> | null | undefined)?.candidates;
-  if (!prices || !Array.isArray(candidates)) return [];
+function fillCandidatePrices(routing: unknown, prices: PriceTable, rejected: readonly unknown[], nowMs: number): string[] {
+  const candidates: unknown = isRecord(routing) ? routing.candidates : undefined;
+  if (!Array.isArray(candidates)) return [];
+  const props = RoutingCandidateSchema.properties;
   const problems: string[] = [];
   candidates.forEach((c: unknown, i) => {
-    if (!Value.Check(RoutingCandidateSchema, c) || c.price !== undefined) return;
-    const list = prices.listPrice(c.provider, c.model, nowMs);
+    if (!isRecord(c) || c.price !== undefined) return;
+    const { provider, model } = c;
+    if (!Value.Check(props.provider, provider) || !Value.Check(props.model, model)) return; // reported by the schema check
+    const list = prices.listPrice(provider, model, nowMs);
     if (list) c.price = { input_per_1m: Number(list.input_per_1m), output_per_1m: Number(list.output_per_1m) };
-    else problems.push(`routing.candidates[${i}] (${c.id}).price: no price given and ${c.provider}/${c.model} is not in the price table`);
+    else if (!rejected.some((e) => namesModel(e, provider, model))) {
+      const id = typeof c.id === 'string' ? ` (${c.id})` : '';
+      problems.push(`routing.candidates[${i}]${id}.price: no price given and ${provider}/${model} is not in the price table`);
+    }
   });
   return problems;
+}
+
+/** Whether a (possibly malformed) price entry is for this provider/model, or for its undated alias (as PriceTable looks up). */
+function namesModel(entry: unknown, provider: string, model: string): boolean {
+  if (!isRecord(entry) || typeof entry.provider !== 'string' || entry.provider.toLowerCase() !== provider.toLowerCase()) return false;
+  return entry.model === model || entry.model === DATED_SNAPSHOT.exec(model)?.[1];
+}
+
+/**
+ * The price table of the default entries (unless `use_default_prices` is false) and the user's
+ * entries, built from the entries that are valid: user entries the schema rejected are left out
+ * (the schema check reports them), and so are those the table rejects (their problems are
+ * returned). Each entry is named by its own index: `config/prices.default.yaml[i]` or `prices[i]`.
+ * @returns the table, its problems, and the user entries left out (for fillCandidatePrices).
+ */
+function buildPriceTable(config: Config): { prices: PriceTable; problems: string[]; rejected: unknown[] } {
+  const user: unknown[] = Array.isArray(config.prices) ? config.prices : [];
+  const base = config.use_default_prices === false ? [] : (readStructured(DEFAULT_PRICES_FILE) as PriceEntry[]);
+  const valid = user.flatMap((e, i) => (Value.Check(PriceEntrySchema, e) ? [{ e, i }] : []));
+  const label = (n: number) => (n < base.length ? `config/prices.default.yaml[${n}]` : `prices[${valid[n - base.length]?.i}]`);
+  const prices = new PriceTable([...base, ...valid.map((v) => v.e)], { label, skipInvalid: true });
+  const rejected = user.filter((_e, i) => {
+    const n = valid.findIndex((v) => v.i === i);
+    return n < 0 || prices.skipped.has(base.length + n);
+  });
+  return { prices, problems: [...prices.problems], rejected };
+}
+
+/**
+ * A problem line (`path: reason`) as shown: `ENV_NAME (path): reason` when an environment variable
+ * set that path or the value it lies in (`CLICKHOUSE_MODE (clickhouse.mode)`, `INGEST_API_KEYS
+ * (ingest_keys.0.key)`), else unchanged. Applied to every problem, whichever check found it.
+ */
+function attributeToEnv(problem: string, fromEnv: ReadonlyMap<string, string>): string {
+  const colon = problem.indexOf(': ');
+  const path = colon < 0 ? problem : problem.slice(0, colon);
+  for (const [p, name] of fromEnv) {
+    if (path === p || path.startsWith(`${p}.`) || path.startsWith(`${p}[`)) return `${name} (${path})${problem.slice(path.length)}`;
+  }
+  return problem;
 }
 
 /**
@@ -199,6 +271,8 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(source, ['top level must be a mapping']);
   const problems: string[] = [];
   const obj = structuredClone(raw) as Record<string, Record<string, unknown>>;
+  /** Config path (`clickhouse.mode`) -> the environment variable that set it. */
+  const fromEnv = new Map<string, string>();
   for (const [name, [section, key]] of Object.entries(ENV_OVERRIDES)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
@@ -211,6 +285,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       target = sec as Record<string, unknown>;
     }
     target[key] = coerceEnv(name, key, v, problems);
+    fromEnv.set(section ? `${section}.${key}` : key, name);
   }
   const withDefaults = Value.Default(ConfigSchema, obj);
   for (const e of Value.Errors(ConfigSchema, withDefaults)) {
@@ -219,18 +294,20 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     if (e.path === '/quotas' || e.path.startsWith('/quotas/')) continue;
     if (e.path === '/teams' || e.path.startsWith('/teams/')) continue; // checkTeamSpecs, with team ids in the paths
     if (e.path.startsWith('/api_keys/') && e.path.endsWith('/role')) continue; // apiKeyProblems: a clearer message
-    problems.push(`${e.path.replace(/^\//, '').replaceAll('/', '.') || '(root)'}: ${e.message}`);
+    problems.push(`${e.path.replace(/^\//, '').replaceAll('/', '.') || '(root)'}: ${describeSchemaError(e)}`);
   }
-  // No early throw: the checks below run even when the schema check failed elsewhere, so every
-  // problem is listed at once. Each reads only values whose type it has checked itself.
+  // No early throw: the checks below run even when the schema check failed, also in the same
+  // section, so every problem is listed at once. Each reads only values whose type it has checked
+  // itself, entry by entry: one bad entry does not hide a problem of the others.
   const config = withDefaults as Config;
   const ch = config.clickhouse as Partial<Config['clickhouse']> | undefined;
   if (ch?.mode === 'server' && typeof ch.url === 'string' && !/^https?:\/\//.test(ch.url)) {
     problems.push(`clickhouse.url: must be an http(s) URL in server mode, got ${ch.url}`);
   }
-  if (Value.Check(ConfigSchema.properties.ingest_keys, config.ingest_keys)) {
+  if (Array.isArray(config.ingest_keys)) {
     const keys = new Set<string>();
-    for (const k of config.ingest_keys) {
+    for (const k of config.ingest_keys as unknown[]) {
+      if (!isRecord(k) || typeof k.key !== 'string') continue; // reported by the schema check
       if (keys.has(k.key)) problems.push(`ingest_keys: the same key is listed twice (tenant ${k.tenant})`);
       keys.add(k.key);
     }
@@ -240,20 +317,23 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   problems.push(...checkAlertsConfig(config.alerts));
   problems.push(...checkReportsConfig(config.reports));
   problems.push(...checkTeamSpecs(config.teams, config.quotas));
-  let prices: PriceTable | undefined;
-  if (Value.Check(ConfigSchema.properties.prices, config.prices) && typeof config.use_default_prices === 'boolean') {
-    try {
-      const base = config.use_default_prices ? (readStructured(DEFAULT_PRICES_FILE) as PriceEntry[]) : [];
-      prices = new PriceTable([...base, ...config.prices]);
-    } catch (err) {
-      if (err instanceof PriceTableError) problems.push(...err.problems);
-      else problems.push(`prices: ${(err as Error).message}`);
-    }
+  const fail = (list: string[]) =>
+    new ConfigError(
+      source,
+      list.map((p) => attributeToEnv(p, fromEnv)),
+    );
+  let table: ReturnType<typeof buildPriceTable>;
+  try {
+    table = buildPriceTable(config);
+  } catch (err) {
+    throw fail([...problems, `${DEFAULT_PRICES_FILE}: cannot read: ${(err as Error).message}`]);
   }
+  const { prices } = table;
+  problems.push(...table.problems);
   // Candidate prices come from the table, so the table is built before the routing check.
-  problems.push(...fillCandidatePrices(config.routing, prices, Date.now()));
+  problems.push(...fillCandidatePrices(config.routing, prices, table.rejected, Date.now()));
   problems.push(...routingProblems(config.routing));
-  if (problems.length > 0 || !prices) throw new ConfigError(source, problems);
+  if (problems.length > 0) throw fail(problems);
   // Without problems, fillCandidatePrices has given every candidate a price.
   return { config: deepFreeze(config) as ResolvedConfig, prices };
 }

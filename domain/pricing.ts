@@ -105,6 +105,13 @@ function picoToUsd(pico: number): string {
 export const MAX_PRICE_DECIMALS = 6;
 /** A price above this (USD per 1M tokens) is taken as a unit error (per-1K price, cents, per 1B tokens). */
 export const MAX_PRICE_PER_1M = 1_000;
+/**
+ * A price other than 0 below this (USD per 1M tokens) is taken as a per-token price written where
+ * a per-1M (or per-1K) one belongs: 3 USD per 1M is 0.000003 per token, which would under-price by
+ * 1e6. The bound is 5x below the cheapest price of config/prices.default.yaml (0.025, a cached
+ * input price); 0 stays allowed (a free or self-hosted model).
+ */
+export const MIN_PRICE_PER_1M = 0.005;
 
 const ONE_MILLION = new Decimal(1_000_000);
 
@@ -181,7 +188,16 @@ function readPrice(field: string, v: PriceValue | undefined, unit: PriceUnit, pr
   // is exact for any price that passes (<= 9 decimals, <= 1000) but could hide an excess decimal.
   const tooPrecise = written.decimalPlaces() > MAX_PRICE_DECIMALS + unit.shift;
   const d = written.mul(unit.factor);
-  if (unit === PER_1M) {
+  // Checked before the decimals: a per-token price often has more than 6 decimals too, and the
+  // hint says what to write instead.
+  if (!d.isZero() && d.lt(MIN_PRICE_PER_1M)) {
+    const per1m = written.mul(ONE_MILLION).toFixed();
+    const as = unit === PER_1M ? `${v} USD per 1M tokens` : `${v} USD per ${unit.per} tokens = ${d.toFixed()} USD per 1M tokens`;
+    problems.push(
+      `${field}: ${as} is implausibly low (under ${MIN_PRICE_PER_1M} per 1M; 0 is allowed for a free model): a per-token price? ` +
+        `${v} USD per token is ${per1m} USD per 1M tokens${unit === PER_1M ? '' : ', written without unit: per_1k'}`,
+    );
+  } else if (unit === PER_1M) {
     if (tooPrecise) problems.push(`${field}: more than ${MAX_PRICE_DECIMALS} decimals (${v})`);
     else if (d.gt(MAX_PRICE_PER_1M))
       problems.push(
@@ -231,19 +247,42 @@ function readRates(
   };
 }
 
+/** How `PriceTable` names its entries and what it does with bad ones. */
+export interface PriceTableOptions {
+  /**
+   * The name of entry `index` in problems (default `prices[index]`): config/load.ts names the
+   * default table's entries and the user's apart, each by its own index.
+   */
+  label?: (index: number) => string;
+  /**
+   * Leave bad entries out (and list their problems in `problems`, their indexes in `skipped`)
+   * instead of throwing: config/load.ts runs the routing checks on the entries that are valid.
+   */
+  skipInvalid?: boolean;
+}
+
 /**
  * An immutable price table, looked up by (provider, model, event time).
- * @throws PriceTableError listing every bad entry (negative, too precise, absurd, bad date, bad
- *   unit, bad long-context boundary, two entries for the same model and date), each as
- *   `prices[i] (provider/model).field: reason`.
+ * @throws PriceTableError listing every bad entry (negative, too precise, absurdly high or low,
+ *   bad date, bad unit, bad long-context boundary, two entries for the same model and date), each
+ *   as `prices[i] (provider/model).field: reason`; unless `skipInvalid`.
  */
 export class PriceTable {
   private readonly byModel = new Map<string, ResolvedPrice[]>();
+  /** The problems of the entries left out (empty unless built with `skipInvalid`). */
+  readonly problems: readonly string[];
+  /** Indexes of the entries left out (empty unless built with `skipInvalid`). */
+  readonly skipped: ReadonlySet<number>;
 
-  constructor(entries: readonly PriceEntry[]) {
+  constructor(entries: readonly PriceEntry[], options: PriceTableOptions = {}) {
+    const label = options.label ?? ((i: number) => `prices[${i}]`);
     const problems: string[] = [];
+    const skipped = new Set<number>();
+    /** provider/model key -> effective_from (epoch ms) -> the label of the first entry with it. */
+    const dates = new Map<string, Map<number, string>>();
     entries.forEach((e, i) => {
-      const where = `prices[${i}] (${e.provider}/${e.model})`;
+      const before = problems.length;
+      const where = `${label(i)} (${e.provider}/${e.model})`;
       const fromMs = parseEffectiveFrom(e.effective_from);
       if (Number.isNaN(fromMs)) problems.push(`${where}.effective_from: not an RFC 3339 date or date-time: ${e.effective_from}`);
       let unit = UNITS.get(e.unit ?? 'per_1m');
@@ -260,12 +299,21 @@ export class PriceTable {
         price.longContext = { aboveInputTokens: above, rates: readRates(`${where}.long_context.`, tier, unit, problems) };
       }
       const key = PriceTable.key(e.provider, e.model);
-      const list = this.byModel.get(key) ?? [];
-      if (list.some((p) => p.fromMs === fromMs)) problems.push(`${where}: two prices with effective_from ${e.effective_from}`);
-      list.push(price);
-      this.byModel.set(key, list);
+      // Dates of bad entries count too: the clash is a problem of its own, whichever is fixed first.
+      const seen = dates.get(key) ?? new Map<number, string>();
+      const first = seen.get(fromMs);
+      if (first !== undefined) problems.push(`${where}: two prices with effective_from ${e.effective_from} (${first} has the same)`);
+      else if (!Number.isNaN(fromMs)) seen.set(fromMs, label(i));
+      dates.set(key, seen);
+      if (problems.length > before) {
+        skipped.add(i);
+        return;
+      }
+      this.byModel.set(key, [...(this.byModel.get(key) ?? []), price]);
     });
-    if (problems.length > 0) throw new PriceTableError(problems);
+    if (problems.length > 0 && !options.skipInvalid) throw new PriceTableError(problems);
+    this.problems = problems;
+    this.skipped = skipped;
     for (const list of this.byModel.values()) list.sort((a, b) => b.fromMs - a.fromMs); // newest first
   }
 

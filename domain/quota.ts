@@ -122,8 +122,6 @@ interface QuotaStatusCommon {
   window_start: string;
   /** Window end, RFC 3339 UTC (exclusive); for a rolling window, now. */
   window_end: string;
-  /** Recent consumption in metric units per hour, rounded to 6 decimals (see QuotaUsageInput.usedInBurnWindow). */
-  burn_rate_per_hour: number;
   /**
    * When the limit will be reached at the current burn rate, RFC 3339 UTC, or null when the burn
    * rate is 0, the quota is already exhausted, or it would happen at or after the window resets.
@@ -143,12 +141,15 @@ interface QuotaStatusCommon {
 /**
  * The status of one quota at one instant. For `usd` the amounts are exact decimal strings in USD
  * (no exponent, no trailing zeros); for `tokens` and `requests` they are numbers.
- * remaining = max(0, limit - used).
+ * remaining = max(0, limit - used). `burn_rate_per_hour` is recent consumption in metric units
+ * per hour (see QuotaUsageInput.usedInBurnWindow), in the same form as the other amounts: for
+ * `usd` a decimal string rounded (half up) to 12 decimals, pico-USD, the precision of stored
+ * costs; for tokens and requests a number rounded to 6 decimals.
  */
 export type QuotaStatus = QuotaStatusCommon &
   (
-    | { metric: 'usd'; used: string; limit: string; remaining: string }
-    | { metric: 'tokens' | 'requests'; used: number; limit: number; remaining: number }
+    | { metric: 'usd'; used: string; limit: string; remaining: string; burn_rate_per_hour: string }
+    | { metric: 'tokens' | 'requests'; used: number; limit: number; remaining: number; burn_rate_per_hour: number }
   );
 
 const DECIMAL_TEXT = /^[0-9]+(\.[0-9]+)?$/;
@@ -224,21 +225,39 @@ export function quotaStatus(spec: QuotaSpec, input: QuotaUsageInput): QuotaStatu
     }
   }
 
-  const rest: Omit<QuotaStatusCommon, 'id'> = {
+  const burnPerHour = ratePerMs.mul(HOUR_MS);
+  const rest = {
     percent,
     state,
     window_start: iso(startMs),
     window_end: iso(endMs),
-    burn_rate_per_hour: ratePerMs.mul(HOUR_MS).toDecimalPlaces(6).toNumber(),
     projected_exhaustion_at: projectedMs === null ? null : iso(projectedMs),
     retry_after_s: retryAfterS,
-  };
+  } satisfies Omit<QuotaStatusCommon, 'id'>;
   const metric: QuotaMetric = spec.metric;
-  // Key order as documented: id, metric, used, limit, remaining, then the rest.
+  // Key order as documented: id, metric, used, limit, remaining, then the rest (burn rate first).
   if (metric === 'usd') {
-    return { id: spec.id, metric, used: used.toFixed(), limit: limit.toFixed(), remaining: remaining.toFixed(), ...rest };
+    const burn_rate_per_hour = burnPerHour.toDecimalPlaces(12).toFixed();
+    return {
+      id: spec.id,
+      metric,
+      used: used.toFixed(),
+      limit: limit.toFixed(),
+      remaining: remaining.toFixed(),
+      burn_rate_per_hour,
+      ...rest,
+    };
   }
-  return { id: spec.id, metric, used: used.toNumber(), limit: limit.toNumber(), remaining: remaining.toNumber(), ...rest };
+  const burn_rate_per_hour = burnPerHour.toDecimalPlaces(6).toNumber();
+  return {
+    id: spec.id,
+    metric,
+    used: used.toNumber(),
+    limit: limit.toNumber(),
+    remaining: remaining.toNumber(),
+    burn_rate_per_hour,
+    ...rest,
+  };
 }
 
 /** The identity of one usage row (or one routing request), as far as quota scopes care. */

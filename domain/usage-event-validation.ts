@@ -8,8 +8,13 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { ValueErrorType } from '@sinclair/typebox/errors';
 import { Decimal } from 'decimal.js';
 import { LIMITS, MAX_TOKENS_PER_CALL, STATUSES, type UsageEvent, UsageEventV1 } from '../schemas/usage-event.ts';
+import { echoJson, echoText } from './echo.ts';
 
-/** One problem with one field. `field` is a dotted path (`tags.team`), `reason` says why. */
+/**
+ * One problem with one field. `field` is a dotted path (`tags.team`), `reason` says why. A field
+ * name the client made up (an unknown field, a tag key) is repeated as sent, cut short when
+ * absurdly long (domain/echo.ts).
+ */
 export interface FieldError {
   field: string;
   reason: string;
@@ -70,7 +75,12 @@ function typeboxReason(path: string, message: string): string {
 }
 
 function pathToField(path: string): string {
-  return path.replace(/^\//, '').replaceAll('/', '.') || '(event)';
+  // JSON pointer segments: `~1` is `/` and `~0` is `~` in a key.
+  const segments = path
+    .split('/')
+    .slice(1)
+    .map((p) => echoText(p.replaceAll('~1', '/').replaceAll('~0', '~')));
+  return segments.join('.') || '(event)';
 }
 
 /**
@@ -106,12 +116,13 @@ export function validateUsageEvent(value: unknown, options: ValidateOptions): Va
     if (typeof v === 'string' && LONE_SURROGATE.test(v)) errors.push({ field: f, reason: notUnicode });
   }
   if (typeof raw.tags === 'object' && raw.tags !== null) {
+    // Each bad value under its own tag; a bad key under `tags` (the key itself is not repeated).
+    let badKey = false;
     for (const [k, v] of Object.entries(raw.tags as Record<string, unknown>)) {
-      if (LONE_SURROGATE.test(k) || (typeof v === 'string' && LONE_SURROGATE.test(v))) {
-        errors.push({ field: 'tags', reason: notUnicode });
-        break;
-      }
+      if (LONE_SURROGATE.test(k)) badKey = true;
+      else if (typeof v === 'string' && LONE_SURROGATE.test(v)) errors.push({ field: `tags.${echoText(k)}`, reason: notUnicode });
     }
+    if (badKey) errors.push({ field: 'tags', reason: `a tag key ${notUnicode}` });
   }
 
   const ids: Record<string, string> = {};
@@ -129,8 +140,7 @@ export function validateUsageEvent(value: unknown, options: ValidateOptions): Va
     const keys = Object.keys(raw.tags);
     if (keys.some((k) => k.length === 0)) errors.push({ field: 'tags', reason: 'tag key must not be empty' });
     const long = keys.find((k) => k.length > LIMITS.tag_key);
-    if (long !== undefined)
-      errors.push({ field: 'tags', reason: `tag key longer than ${LIMITS.tag_key} characters: ${JSON.stringify(long.slice(0, 32))}` });
+    if (long !== undefined) errors.push({ field: 'tags', reason: `tag key longer than ${LIMITS.tag_key} characters: ${echoJson(long)}` });
   }
 
   let timestampMs: number | null = null;

@@ -10,7 +10,10 @@ import { QuotaSpec } from './quota.ts';
 import { ReportsConfigSchema } from './reports-config.ts';
 import { TeamSpec } from './team.ts';
 
-const Price = Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?$' })]);
+// `expected`: the reason schemas/schema-problems.ts gives for a value that fits neither branch.
+const Price = Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?$' })], {
+  expected: 'a number >= 0 or a decimal string such as "0.15"',
+});
 
 /**
  * One price-table entry (domain/pricing.ts `PriceEntry`). `unit` and the decimals/absurdity

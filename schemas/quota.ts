@@ -7,11 +7,10 @@
  * problem at once, including the rules JSON Schema cannot express (unique ids, a real IANA zone,
  * whole-number limits for tokens and requests). Window and status arithmetic live in `domain/quota.ts`.
  */
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import { type ValueError, ValueErrorType } from '@sinclair/typebox/errors';
-import { Value } from '@sinclair/typebox/value';
+import { type Static, Type } from '@sinclair/typebox';
 import { Decimal } from 'decimal.js';
 import { IANAZone } from 'luxon';
+import { schemaProblems } from './schema-problems.ts';
 import { LIMITS } from './usage-event.ts';
 
 export const QUOTA_METRICS = ['tokens', 'requests', 'usd'] as const;
@@ -104,29 +103,6 @@ export type QuotaSpec = Static<typeof QuotaSpec>;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** `where.a.b: message` for every schema error, with a readable message for unions of literals. */
-export function schemaProblems(schema: TSchema, value: unknown, where: string, skip: readonly string[] = []): string[] {
-  const out: string[] = [];
-  const seen = new Set<string>();
-  for (const e of Value.Errors(schema, value)) {
-    // One problem per field: a missing property is also reported as "Expected string".
-    if (seen.has(e.path) || skip.some((s) => e.path === s || e.path.startsWith(`${s}/`))) continue;
-    seen.add(e.path);
-    out.push(`${where}${e.path.replaceAll('/', '.')}: ${describeError(e)}`);
-  }
-  return out;
-}
-
-function describeError(e: ValueError): string {
-  if (e.type === ValueErrorType.Union) {
-    const options = ((e.schema.anyOf ?? []) as TSchema[]).map((s) => s.const);
-    if (options.length > 0 && options.every((o) => typeof o === 'string')) {
-      return `must be one of ${options.join(', ')}, got ${JSON.stringify(e.value)}`;
-    }
-  }
-  return e.message;
 }
 
 /**

@@ -8,7 +8,7 @@
  * unique per team, and every team-scoped quota naming a configured team of its own tenant.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { schemaProblems } from './quota.ts';
+import { schemaProblems } from './schema-problems.ts';
 import { LIMITS } from './usage-event.ts';
 
 /** One member of a team. */

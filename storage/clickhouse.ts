@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type ClickHouseClient, createClient } from '@clickhouse/client';
+import { type ClickHouseClient, ClickHouseError, createClient } from '@clickhouse/client';
 
 export type { ClickHouseClient };
 
@@ -43,6 +43,9 @@ export async function openClickHouse(config: ClickHouseConfig): Promise<ClickHou
   }
   const path = resolve(config.path);
   mkdirSync(path, { recursive: true });
+  // Checked before chDB opens the folder: chDB prints its own "Code: 76. DB::Exception: Cannot
+  // lock file" on stderr when it finds the folder held, before our message.
+  if (heldByAnotherProcess(path)) throw new DataFolderLockedError(path);
   // Loaded lazily: the server mode must not pay for (or require) the 500 MB engine.
   const { createChdbConnection } = await import('chdb/connection');
   try {
@@ -53,6 +56,16 @@ export async function openClickHouse(config: ClickHouseConfig): Promise<ClickHou
     if (isLockedByAnotherProcess(path, err)) throw new DataFolderLockedError(path);
     throw err;
   }
+}
+
+/**
+ * Whether `err` is an error ClickHouse answered (a bad query, a refused write, a missing table),
+ * as opposed to a failure to reach it. TRICKY: the errors of the embedded engine come from chDB's
+ * own copy of the client's error class, so `instanceof ClickHouseError` is false for them; both
+ * carry the ClickHouse error `code` (a number as text, e.g. "60") and `type` (`UNKNOWN_TABLE`).
+ */
+export function isClickHouseError(err: unknown): err is Error & { code: string; type?: string } {
+  return err instanceof ClickHouseError || (err instanceof Error && /^\d+$/.test(String((err as { code?: unknown }).code)));
 }
 
 /**
@@ -78,13 +91,22 @@ function withFreshInsertSettings(client: ClickHouseClient): ClickHouseClient {
  */
 function isLockedByAnotherProcess(path: string, err: unknown): boolean {
   const text = `${(err as Error)?.message ?? ''} ${((err as Error)?.cause as Error)?.message ?? ''}`;
-  if (/Cannot lock file/.test(text)) return true;
+  return /Cannot lock file/.test(text) || heldByAnotherProcess(path);
+}
+
+/** Whether `<path>/status` names a live process other than this one (see isLockedByAnotherProcess). */
+function heldByAnotherProcess(path: string): boolean {
+  let pid: number;
   try {
-    const pid = Number(/PID:\s*(\d+)/.exec(readFileSync(join(path, 'status'), 'utf8'))?.[1]);
-    if (!pid || pid === process.pid) return false;
-    process.kill(pid, 0); // throws if no such process
-    return true;
+    pid = Number(/PID:\s*(\d+)/.exec(readFileSync(join(path, 'status'), 'utf8'))?.[1]);
   } catch {
-    return false;
+    return false; // no status file: nobody holds the folder
+  }
+  if (!pid || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0); // signal 0: only checks that the process exists
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // it exists, under another user
   }
 }

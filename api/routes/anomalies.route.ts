@@ -3,7 +3,7 @@
  * newest first, one entry per episode (the latest version of its row in `anomalies`).
  *
  * Query: `tenant` (an admin key must give it; a read key reads its own), `from`, `to` (RFC 3339;
- * episodes overlapping [from, to)), `kind` (one of ANOMALY_KINDS), `min_score` (0..1), `limit`
+ * episodes overlapping [from, to); from after to is 400, as on /v1/usage), `kind` (one of ANOMALY_KINDS), `min_score` (0..1), `limit`
  * (1..1000, default 100).
  * 200: `{ tenant, anomalies: [{ anomaly_id, kind, detector, dimension, series_key, user_id,
  *   provider, model, window_start, window_end (RFC 3339 UTC), score (0..1), expected, actual (in
@@ -12,13 +12,13 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import { parseRfc3339 } from '../../domain/usage-event-validation.ts';
 import { type ReadApiKey, readAuth } from '../../ingest/http/api-keys.ts';
 import { ANOMALY_KINDS } from '../../processors/anomaly/episodes.ts';
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
 import { listAnomalies } from '../../storage/queries/anomalies.ts';
 import { useReadErrorHandler } from '../read-errors.ts';
 import { READ_ERRORS, READ_SECURITY } from '../schemas.ts';
+import { readTimeRange } from '../time-range.ts';
 
 export interface AnomaliesRouteOptions {
   clickhouse: ClickHouseClient;
@@ -91,15 +91,13 @@ export const anomaliesRoute: FastifyPluginAsync<AnomaliesRouteOptions> = async (
       const q = req.query as { tenant?: string; from?: string; to?: string; kind?: string; min_score?: number; limit: number };
       const access = auth.tenant(req, q.tenant, 'add ?tenant=<tenant>');
       if (!access.ok) return reply.code(access.statusCode).send(access.body);
-      const fromMs = q.from === undefined ? undefined : parseRfc3339(q.from);
-      const toMs = q.to === undefined ? undefined : parseRfc3339(q.to);
-      if (fromMs === null || toMs === null)
-        return reply.code(400).send({ error: { code: 'bad_request', message: 'from/to must be RFC 3339 date-times with a zone' } });
+      const range = readTimeRange(q);
+      if (!range.ok) return reply.code(400).send({ error: { code: 'bad_request', message: range.message } });
       const built = listAnomalies({
         tenant: access.tenant,
         limit: q.limit,
-        ...(fromMs === undefined ? {} : { fromMs }),
-        ...(toMs === undefined ? {} : { toMs }),
+        ...(range.fromMs === undefined ? {} : { fromMs: range.fromMs }),
+        ...(range.toMs === undefined ? {} : { toMs: range.toMs }),
         ...(q.kind === undefined ? {} : { kind: q.kind }),
         ...(q.min_score === undefined ? {} : { minScore: q.min_score }),
       });

@@ -15,7 +15,7 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import { decide, PRIORITIES, TASK_CLASSES } from '../../domain/routing.ts';
+import { decide, PRIORITIES, type RankedCandidate, TASK_CLASSES } from '../../domain/routing.ts';
 import { type ReadApiKey, readAuth, UNAUTHORIZED } from '../../ingest/http/api-keys.ts';
 import type { RoutingMetrics } from '../../observability/metrics.ts';
 import { useReadErrorHandler } from '../read-errors.ts';
@@ -61,12 +61,12 @@ const Ranked = Type.Object(
     id: Type.String(),
     provider: Type.String(),
     model: Type.String(),
-    score: Type.Number({ description: 'Weighted sum of the breakdown, 0..1.' }),
+    score: Type.Number({ description: 'Weighted sum of the breakdown, 0..1; scores are rounded to 12 decimals.' }),
     breakdown: Type.Object(
       { performance: Score, cost: Score, features: Score, stability: Score, compliance: Score },
       { additionalProperties: false },
     ),
-    estimated_cost_usd: Type.Number({ description: 'USD for this request at list price.' }),
+    estimated_cost_usd: Type.Number({ description: 'USD for this request at list price, rounded to 12 decimals.' }),
     quota_remaining_ratio: Type.Union([Type.Number(), Type.Null()]),
     remaining_tokens: Type.Union([Type.Number(), Type.Null()]),
     below_min_remaining: Type.Boolean(),
@@ -117,6 +117,34 @@ export const RouteResponse = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * `x` rounded to 12 decimals: the double nearest to a multiple of 1e-12. Integer arithmetic while
+ * x * 1e12 stays below 2^53 (30x faster than `toFixed`, which is the fallback above 9,000).
+ */
+const round12 = (x: number): number => (Math.abs(x) < 9_000 ? Math.round(x * 1e12) / 1e12 : Number(x.toFixed(12)));
+
+/**
+ * The ranked candidate as answered: the domain computes in binary floating point (microseconds
+ * matter there), so the answer rounds at this edge, to 12 decimals: estimated_cost_usd to the
+ * pico-USD, the precision of stored costs (0.0045000000000000005 -> 0.0045), and the scores in
+ * [0, 1] likewise (0.6124999999999999 -> 0.6125). Ranking was decided on the unrounded values.
+ */
+function rounded(r: RankedCandidate): RankedCandidate {
+  const b = r.breakdown;
+  return {
+    ...r,
+    score: round12(r.score),
+    breakdown: {
+      performance: round12(b.performance),
+      cost: round12(b.cost),
+      features: round12(b.features),
+      stability: round12(b.stability),
+      compliance: round12(b.compliance),
+    },
+    estimated_cost_usd: round12(r.estimated_cost_usd),
+  };
+}
+
 export interface RouteRouteOptions {
   keys: ReadonlyArray<ReadApiKey>;
   routing: Pick<RoutingSnapshots, 'current' | 'remaining'>;
@@ -153,7 +181,15 @@ export const routeRoute: FastifyPluginAsync<RouteRouteOptions> = async (app, opt
       const user = body.user_id?.normalize('NFC');
       const decision = decide(opts.routing.current(tenant, user), { ...body, tenant });
       opts.metrics?.decision(decision);
-      return { tenant, user_id: user ?? null, ...decision, quotas: opts.routing.remaining(tenant, user) };
+      const { chosen, fallbacks } = decision;
+      return {
+        tenant,
+        user_id: user ?? null,
+        ...decision,
+        chosen: chosen && rounded(chosen),
+        fallbacks: fallbacks.map(rounded),
+        quotas: opts.routing.remaining(tenant, user),
+      };
     },
   );
 };

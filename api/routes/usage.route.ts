@@ -16,7 +16,8 @@
  *   empty = no dimension).
  * - `tenant`: see above. `limit`: most rows (default 10,000, at most 100,000).
  *
- * 200: `{ tenant, from, to, window, time_zone, group_by, truncated, rows }`; each row holds
+ * 200: `{ tenant, from, to, window, time_zone, group_by, truncated, rows }` (`from`, `to` and
+ * `time_zone` as sent: `Asia/Kolkata` stays `Asia/Kolkata`, not its link target); each row holds
  * `window_start` (with a window: the bucket start in RFC 3339 with the zone's offset, e.g.
  * `2026-03-08T00:00:00-05:00`), the `group_by` dimensions, and `requests, input_tokens,
  * output_tokens, cached_input_tokens, reasoning_tokens` (counts), `cost_usd` (exact decimal string,
@@ -30,7 +31,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { DateTime, IANAZone } from 'luxon';
-import { parseRfc3339 } from '../../domain/usage-event-validation.ts';
 import { type ReadApiKey, readAuth } from '../../ingest/http/api-keys.ts';
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
 import {
@@ -42,6 +42,7 @@ import {
 } from '../../storage/queries/usage-series.ts';
 import { useReadErrorHandler } from '../read-errors.ts';
 import { READ_ERRORS, READ_SECURITY } from '../schemas.ts';
+import { readTimeRange } from '../time-range.ts';
 
 export interface UsageRouteOptions {
   clickhouse: ClickHouseClient;
@@ -104,7 +105,7 @@ export const UsageResponse = Type.Object(
     from: Type.Union([Type.String(), Type.Null()]),
     to: Type.Union([Type.String(), Type.Null()]),
     window: Type.Union([...USAGE_BUCKETS.map((b) => Type.Literal(b)), Type.Null()]),
-    time_zone: Type.String(),
+    time_zone: Type.String({ description: 'As sent (default UTC).' }),
     group_by: Type.Array(Type.String()),
     truncated: Type.Boolean(),
     rows: Type.Array(UsageRowSchema),
@@ -139,10 +140,10 @@ export const usageRoute: FastifyPluginAsync<UsageRouteOptions> = async (app, opt
       const q = req.query as UsageQuery;
       const access = auth.tenant(req, q.tenant, 'add ?tenant=<tenant>');
       if (!access.ok) return reply.code(access.statusCode).send(access.body);
-      const fromMs = q.from === undefined ? undefined : parseRfc3339(q.from);
-      const toMs = q.to === undefined ? undefined : parseRfc3339(q.to);
-      if (fromMs === null || toMs === null) return reply.code(400).send(badRequest('from/to must be RFC 3339 date-times with a zone'));
-      if (fromMs !== undefined && toMs !== undefined && fromMs > toMs) return reply.code(400).send(badRequest('from must not be after to'));
+      const range = readTimeRange(q);
+      if (!range.ok) return reply.code(400).send(badRequest(range.message));
+      const { fromMs, toMs } = range;
+      // The canonical name for ClickHouse (it knows every canonical zone); the answer repeats the zone as sent.
       const timeZone = canonicalZone(q.time_zone ?? 'UTC');
       if (timeZone === undefined) {
         return reply
@@ -182,7 +183,7 @@ export const usageRoute: FastifyPluginAsync<UsageRouteOptions> = async (app, opt
         from: q.from ?? null,
         to: q.to ?? null,
         window: q.window ?? null,
-        time_zone: timeZone,
+        time_zone: q.time_zone ?? 'UTC',
         group_by: [...groupBy],
         truncated: found.length > limit,
         rows,

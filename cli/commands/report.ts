@@ -4,7 +4,7 @@
  * write it to a file. Also the demo's last step: a report per bundled tenant, written as files.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import type { LoadedConfig } from '../../config/load.ts';
@@ -51,6 +51,7 @@ export async function runReport(
   o: { tenant: string; week?: string; format: ReportFileFormat; out?: string },
   engine?: RecommendationEngine,
 ): Promise<void> {
+  if (o.out !== undefined) checkOutFolder(o.out); // before anything is generated or stored
   await withStore(loaded, async (client) => {
     const service = reportServiceFromConfig(client, loaded, engine);
     const week = o.week ?? service.lastCompleteWeek(o.tenant);
@@ -64,10 +65,30 @@ export async function runReport(
     }
     if (o.out === undefined) process.stdout.write(text(report, o.format));
     else {
-      writeFileSync(o.out, text(report, o.format));
+      writeOut(o.out, text(report, o.format));
       process.stderr.write(`wrote ${resolve(o.out)}\n`);
     }
   });
+}
+
+/** @throws InvalidArgumentError (one line) when the folder of `--out` is missing or not writable. */
+function checkOutFolder(path: string): void {
+  const folder = dirname(resolve(path));
+  if (!existsSync(folder)) throw new InvalidArgumentError(`--out ${path}: cannot write: no such folder ${folder}`);
+  try {
+    accessSync(folder, constants.W_OK);
+  } catch {
+    throw new InvalidArgumentError(`--out ${path}: cannot write: the folder ${folder} is not writable`);
+  }
+}
+
+/** Write `--out`. @throws InvalidArgumentError (one line) with the system's reason when that fails. */
+function writeOut(path: string, content: string): void {
+  try {
+    writeFileSync(path, content);
+  } catch (err) {
+    throw new InvalidArgumentError(`--out ${path}: cannot write: ${(err as Error).message}`);
+  }
 }
 
 /** A file-name-safe form of a tenant id: itself when already safe, else its safe characters and a short hash. */

@@ -29,6 +29,8 @@ export type DecodedItem =
       text: string;
       /** Problems already found (CloudEvent envelope): the event is rejected with them. */
       errors: FieldError[];
+      /** Event field -> the name it was sent under (a CloudEvent attribute), for problems (cloudevents.ts). */
+      sentAs?: Record<string, string>;
     }
   | {
       kind: 'rejected';
@@ -55,7 +57,7 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; me
 function fromCloudEvent(ce: unknown, raw: string): DecodedItem {
   const u = unwrapCloudEvent(ce);
   if (!u.ok) return { kind: 'rejected', raw, reason: 'invalid_event', errors: u.errors, eventId: u.eventId };
-  return { kind: 'event', raw, value: u.event, text: JSON.stringify(u.event), errors: u.errors };
+  return { kind: 'event', raw, value: u.event, text: JSON.stringify(u.event), errors: u.errors, sentAs: u.sentAs };
 }
 
 /**

@@ -11,6 +11,7 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { deadLetter } from '../../domain/dead-letter.ts';
+import { echoText } from '../../domain/echo.ts';
 import { type FieldError, validateUsageEvent } from '../../domain/usage-event-validation.ts';
 import type { IngestMetrics } from '../../observability/metrics.ts';
 import { SOURCE_HEADER } from '../replay.ts';
@@ -177,7 +178,13 @@ export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (fastif
       }
     }
     const result = validateUsageEvent(value, { nowMs, maxFutureSkewMs: opts.maxFutureSkewMs });
-    if (!result.ok) for (const e of result.errors) if (!errors.some((x) => x.field === e.field)) errors.push(e);
+    if (!result.ok) {
+      for (const e of result.errors) {
+        // A field filled from a CloudEvent attribute (timestamp from `time`) is reported as sent.
+        const field = item.sentAs?.[e.field] ?? e.field;
+        if (!errors.some((x) => x.field === field)) errors.push({ field, reason: e.reason });
+      }
+    }
     if (!result.ok || errors.length > 0) return { status: 'rejected', eventId, errors, reason: 'invalid_event', raw: item.raw };
     return {
       status: 'accepted',
@@ -236,9 +243,10 @@ export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (fastif
           return { index, status: 'accepted', event_id: o.eventId };
         }
         dlq.push(deadLetterMessage(tenant, nowMs, source, o));
+        // The id is repeated as sent, cut short when absurdly long (domain/echo.ts); the dead letter keeps it whole.
         return o.eventId === undefined
           ? { index, status: 'rejected', errors: o.errors }
-          : { index, status: 'rejected', event_id: o.eventId, errors: o.errors };
+          : { index, status: 'rejected', event_id: echoText(o.eventId), errors: o.errors };
       });
 
       await produce(usage, dlq);

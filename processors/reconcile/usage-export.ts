@@ -78,6 +78,7 @@ export function utcDay(ms: number): string {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const NO_BUCKETS = 'data: no buckets (the export is empty)';
 
 function count(obj: Record<string, unknown>, key: string, path: string, required: boolean): number {
   const v = obj[key];
@@ -140,7 +141,7 @@ class DayTotals {
   }
 
   finish(format: ExportFormat, provider: UsageExport['provider'], hasMore: boolean, withRequests: boolean): UsageExport {
-    if (!Number.isFinite(this.fromMs)) throw new UsageExportError('data: no buckets');
+    if (!Number.isFinite(this.fromMs)) throw new UsageExportError(NO_BUCKETS);
     const byModel = this.withModel > 0;
     if (!byModel) {
       for (const day of this.bucketDays) {
@@ -259,9 +260,12 @@ export function parseAnthropicMessagesUsage(json: unknown): UsageExport {
  */
 export function parseUsageExport(json: unknown): UsageExport {
   const { buckets } = bucketsOf(json);
-  const first = buckets.find(isObject);
-  if (first && 'start_time' in first) return parseOpenAiCompletionsUsage(json);
-  if (first && 'starting_at' in first) return parseAnthropicMessagesUsage(json);
+  // The first bucket tells the format apart; a problem with it is named as data[0].
+  const first = buckets[0];
+  if (buckets.length === 0) throw new UsageExportError(NO_BUCKETS);
+  if (!isObject(first)) throw new UsageExportError('data[0]: must be an object');
+  if ('start_time' in first) return parseOpenAiCompletionsUsage(json);
+  if ('starting_at' in first) return parseAnthropicMessagesUsage(json);
   throw new UsageExportError(
     'data[0]: not a known usage export (OpenAI completions usage buckets have start_time, Anthropic usage report buckets have starting_at)',
   );

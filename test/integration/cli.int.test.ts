@@ -61,10 +61,28 @@ describe('quotaflow CLI', () => {
       const r = await quotaflow(['sql', 'SELECT 1']);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('is in use by another quotaflow process');
-      expect(r.stderr).not.toContain('    at '); // a message, not a stack trace
+      // One line: no stack trace, and not chDB's own "Code: 76. DB::Exception: Cannot lock file" before it.
+      expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(/^quotaflow: /);
     } finally {
       holder.kill('SIGKILL');
     }
+  });
+
+  it.each<[string, string[], RegExp]>([
+    ['an unknown table', ['sql', 'SELECT * FROM nope'], /^quotaflow: ClickHouse error 60 \(UNKNOWN_TABLE\): .*nope/],
+    ['a syntax error', ['sql', 'SELEC 1'], /^quotaflow: ClickHouse error 62 \(SYNTAX_ERROR\): Syntax error/],
+    ['a write in read-only mode', ['sql', 'DROP TABLE usage_day'], /^quotaflow: ClickHouse error 164 \(READONLY\): .*readonly mode/],
+    [
+      'a report written into a folder that does not exist',
+      ['report', '--tenant', 'azure-code', '--week', '2023-W47', '--out', '/nonexistent/dir/x.html'],
+      /^quotaflow: --out \/nonexistent\/dir\/x\.html: cannot write: no such folder \/nonexistent\/dir$/,
+    ],
+  ])('%s fails with one line on stderr, no stack trace', async (_label, args, line) => {
+    const r = await quotaflow(args);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
+    expect(r.stderr.trimEnd()).toMatch(line);
   });
 
   it('a bad config lists every problem and exits non-zero', async () => {

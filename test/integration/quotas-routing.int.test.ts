@@ -175,7 +175,7 @@ describe('GET /v1/quotas', () => {
         state: 'exhausted',
         window_start: '2026-11-29T10:00:00.000Z',
         window_end: '2026-11-29T11:00:00.000Z',
-        burn_rate_per_hour: 0.07,
+        burn_rate_per_hour: '0.07', // $0.0175 in the last 15 minutes, a decimal string like used
         projected_exhaustion_at: null,
         retry_after_s: 1_800,
       },

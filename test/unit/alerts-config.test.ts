@@ -79,12 +79,13 @@ describe('config: alerts', () => {
 
   it('rejects a URL that matches the pattern but does not parse, once', () => {
     for (const url of ['http://exa mple.com/', 'http://[::1/']) {
+      // Set by the environment: the problem names the variable (config/load.ts).
       expect(problemsOf(undefined, { ALERTS_WEBHOOK_URL: url, ALERTS_WEBHOOK_SECRET: SECRET })).toEqual([
-        'alerts.webhook_url: not a valid URL',
+        'ALERTS_WEBHOOK_URL (alerts.webhook_url): not a valid URL',
       ]);
     }
     expect(problemsOf(undefined, { ALERTS_WEBHOOK_URL: 'nonsense', ALERTS_WEBHOOK_SECRET: SECRET })).toEqual([
-      "alerts.webhook_url: Expected string to match '^https?://[^\\s/?#]+'",
+      "ALERTS_WEBHOOK_URL (alerts.webhook_url): Expected string to match '^https?://[^\\s/?#]+'",
     ]);
   });
 });

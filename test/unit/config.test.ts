@@ -173,10 +173,10 @@ describe('loadConfig: env overrides', () => {
 
   it('a non-numeric value for a number is reported, not coerced to NaN', () => {
     expect(problemsOf(undefined, { PIPELINE_BATCH_MAX_MESSAGES: 'lots' })).toEqual([
-      expect.stringMatching(/^pipeline\.batch_max_messages: /),
+      expect.stringMatching(/^PIPELINE_BATCH_MAX_MESSAGES \(pipeline\.batch_max_messages\): /),
     ]);
     expect(problemsOf(undefined, { PIPELINE_BATCH_MAX_MESSAGES: '1.5' })).toEqual([
-      expect.stringMatching(/^pipeline\.batch_max_messages: /),
+      expect.stringMatching(/^PIPELINE_BATCH_MAX_MESSAGES \(pipeline\.batch_max_messages\): /),
     ]);
   });
 
@@ -234,7 +234,7 @@ prices:
       'yaml',
       `use_default_prices: false
 prices:
-  - { provider: a, model: m1, effective_from: 2025-01-01, input_per_1m: "0.0000001", output_per_1m: 1 }
+  - { provider: a, model: m1, effective_from: 2025-01-01, input_per_1m: "0.1234567", output_per_1m: 1 }
   - { provider: a, model: m2, effective_from: 2025-01-01, input_per_1m: 1, output_per_1m: 5000 }
   - { provider: a, model: m3, effective_from: 2025-01-01, input_per_1m: 1, output_per_1m: 1 }
   - { provider: a, model: m3, effective_from: 2025-01-01, input_per_1m: 2, output_per_1m: 2 }
@@ -249,7 +249,7 @@ prices:
 
   it('a server URL that is not http(s) is rejected', () => {
     expect(problemsOf(undefined, { CLICKHOUSE_MODE: 'server', CLICKHOUSE_URL: 'tcp://ch:9000' })).toEqual([
-      expect.stringMatching(/^clickhouse\.url: must be an http\(s\) URL/),
+      expect.stringMatching(/^CLICKHOUSE_URL \(clickhouse\.url\): must be an http\(s\) URL/),
     ]);
   });
 });
@@ -431,21 +431,11 @@ prices:
       long_context: { above_input_tokens: 0, input_per_1m: 2, output_per_1m: 2 } }
 `,
     );
-    const problems = problemsOf(path);
-    expect(problems).toHaveLength(2);
-    // The schema rejects m3 and m4 (a negative price, a zero boundary); the price table is then not
-    // built, so the unit and per-1K problems of m1 and m2 show up once those two are fixed.
-    expect(problems.some((p) => p.startsWith('prices.2.long_context.input_per_1m:'))).toBe(true);
-    expect(problems).toContain('prices.3.long_context.above_input_tokens: Expected integer to be greater or equal to 1');
-    const fixed = file(
-      'yaml',
-      `use_default_prices: false
-prices:
-  - { provider: a, model: m1, effective_from: 2025-01-01, unit: per_token, input_per_1m: 1, output_per_1m: 1 }
-  - { provider: a, model: m2, effective_from: 2025-01-01, unit: per_1k, input_per_1m: 0.001, output_per_1m: 3 }
-`,
-    );
-    expect(problemsOf(fixed)).toEqual([
+    // The schema rejects m3 and m4 (a negative price, a zero boundary); the price table is built
+    // from the other entries all the same, so the unit and per-1K problems of m1 and m2 are listed too.
+    expect(problemsOf(path)).toEqual([
+      'prices.2.long_context.input_per_1m: must be a number >= 0 or a decimal string such as "0.15", got -2',
+      'prices.3.long_context.above_input_tokens: Expected integer to be greater or equal to 1',
       'prices[0] (a/m1).unit: must be per_1m (USD per 1M tokens) or per_1k (USD per 1K tokens), got "per_token"',
       'prices[1] (a/m2).output_per_1m: 3 USD per 1K tokens = 3000 USD per 1M tokens is absurd (over 1000 per 1M): ' +
         'a unit error? unit: per_1k takes USD per 1K tokens; drop it for per-1M prices',
@@ -514,5 +504,135 @@ routing:
 `,
     );
     expect(problemsOf(path)).toEqual(['prices[0] (acme-ai/rocket-1).effective_from: not an RFC 3339 date or date-time: 2025-02-30']);
+  });
+});
+
+describe('loadConfig: price entries are named by their own index (item: per-token prices)', () => {
+  it('a user entry is prices[i] of the user file, with the default table on; a clash names the default entry', () => {
+    const path = file(
+      'yaml',
+      `prices:
+  - { provider: openai, model: gpt-9, effective_from: 2025-01-01, input_per_1m: 0.000003, output_per_1m: 0.000015 }
+  - { provider: openai, model: gpt-4o, effective_from: 2024-05-13, input_per_1m: 5, output_per_1m: 15 }
+`,
+    );
+    const problems = problemsOf(path);
+    expect(problems).toEqual([
+      'prices[0] (openai/gpt-9).input_per_1m: 0.000003 USD per 1M tokens is implausibly low (under 0.005 per 1M; 0 is allowed ' +
+        'for a free model): a per-token price? 0.000003 USD per token is 3 USD per 1M tokens',
+      'prices[0] (openai/gpt-9).output_per_1m: 0.000015 USD per 1M tokens is implausibly low (under 0.005 per 1M; 0 is allowed ' +
+        'for a free model): a per-token price? 0.000015 USD per token is 15 USD per 1M tokens',
+      // config/prices.default.yaml entry 4 is gpt-4o from 2024-05-13.
+      'prices[1] (openai/gpt-4o): two prices with effective_from 2024-05-13 (config/prices.default.yaml[4] has the same)',
+    ]);
+  });
+});
+
+describe('loadConfig: every check runs on the parts that parsed', () => {
+  // Each case: a config with exactly one problem that only a check beyond the schema finds, and a
+  // schema error added beside it in the same section. The first problem must still be listed.
+  const CASES: Array<[string, string, string, string]> = [
+    [
+      'a duplicate ingest key, beside a key too short',
+      'ingest_keys:\n  - { key: ingest-a-0123456789abcdef, tenant: team-a }\n  - { key: ingest-a-0123456789abcdef, tenant: team-b }\n',
+      '  - { key: short, tenant: team-c }\n',
+      'ingest_keys: the same key is listed twice (tenant team-b)',
+    ],
+    [
+      'a duplicate candidate id, beside a candidate with a bad price',
+      'routing:\n  candidates:\n    - { id: x, provider: openai, model: gpt-4o }\n    - { id: x, provider: openai, model: gpt-4o }\n',
+      '    - { id: y, provider: openai, model: gpt-4o, price: { input_per_1m: -1, output_per_1m: 10 } }\n',
+      'routing.candidates[1] (x): duplicate id',
+    ],
+    [
+      'a candidate model not in the price table, beside a bad candidate',
+      'routing:\n  candidates:\n    - { id: x, provider: nope, model: nope-1 }\n',
+      '    - { id: y, provider: openai, model: gpt-4o, capabilities: [""] }\n',
+      'routing.candidates[0] (x).price: no price given and nope/nope-1 is not in the price table',
+    ],
+    [
+      'a candidate model not in the price table, beside a price entry the schema rejects',
+      'routing:\n  candidates:\n    - { id: x, provider: nope, model: nope-1 }\n',
+      'prices:\n  - { provider: acme, model: m, effective_from: 2025-01-01, input_per_1m: "lots", output_per_1m: 1 }\n',
+      'routing.candidates[0] (x).price: no price given and nope/nope-1 is not in the price table',
+    ],
+    [
+      'a candidate model not in the price table, beside a price entry the table rejects',
+      'routing:\n  candidates:\n    - { id: x, provider: nope, model: nope-1 }\n',
+      'prices:\n  - { provider: acme, model: m, effective_from: 2025-02-30, input_per_1m: 1, output_per_1m: 1 }\n',
+      'routing.candidates[0] (x).price: no price given and nope/nope-1 is not in the price table',
+    ],
+    [
+      'a per-token price, beside a price entry the schema rejects',
+      'prices:\n  - { provider: acme, model: m, effective_from: 2025-01-01, input_per_1m: 0.000003, output_per_1m: 1 }\n',
+      '  - { provider: acme, model: m2, effective_from: 2025-01-01, input_per_1m: 1 }\n',
+      'prices[0] (acme/m).input_per_1m: 0.000003 USD per 1M tokens is implausibly low',
+    ],
+    [
+      'a clash with the default table, beside use_default_prices of the wrong type',
+      'prices:\n  - { provider: openai, model: gpt-4o, effective_from: 2024-05-13, input_per_1m: 5, output_per_1m: 15 }\n',
+      'use_default_prices: "yes"\n',
+      'prices[0] (openai/gpt-4o): two prices with effective_from 2024-05-13',
+    ],
+  ];
+
+  it.each(CASES)('%s', (_label, base, breaker, expected) => {
+    const alone = problemsOf(file('yaml', base));
+    expect(
+      alone.some((p) => p.startsWith(expected)),
+      JSON.stringify(alone),
+    ).toBe(true);
+    const both = problemsOf(file('yaml', base + breaker));
+    expect(both.length, JSON.stringify(both)).toBeGreaterThan(alone.length);
+    expect(
+      both.some((p) => p.startsWith(expected)),
+      JSON.stringify(both),
+    ).toBe(true);
+  });
+
+  it('a duplicate candidate id is found when the duplicate itself has a schema problem, which is reported once', () => {
+    const problems = problemsOf(
+      file(
+        'yaml',
+        'routing:\n  candidates:\n    - { id: x, provider: openai, model: gpt-4o }\n' +
+          '    - { id: x, provider: openai, model: gpt-4o, price: { input_per_1m: -1, output_per_1m: 10 } }\n',
+      ),
+    );
+    expect(problems).toEqual([
+      'routing.candidates.1.price.input_per_1m: Expected number to be greater or equal to 0',
+      'routing.candidates[1] (x): duplicate id',
+    ]);
+  });
+
+  it('a candidate whose model has only a bad price entry is not also reported as unpriced', () => {
+    const problems = problemsOf(
+      file(
+        'yaml',
+        'routing:\n  candidates:\n    - { id: x, provider: acme, model: m }\nprices:\n' +
+          '  - { provider: acme, model: m, effective_from: 2025-01-01, input_per_1m: -1, output_per_1m: 1 }\n',
+      ),
+    );
+    expect(problems).toEqual(['prices.0.input_per_1m: must be a number >= 0 or a decimal string such as "0.15", got -1']);
+  });
+});
+
+describe('loadConfig: env problems name the variable', () => {
+  it.each<[string, string, string]>([
+    ['CLICKHOUSE_MODE', 'cloud', 'CLICKHOUSE_MODE (clickhouse.mode): must be one of embedded, server, got "cloud"'],
+    ['QUOTAFLOW_TRANSPORT', 'pigeon', 'QUOTAFLOW_TRANSPORT (transport): must be one of in-process, kafka, got "pigeon"'],
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL (log_level): must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
+    ['KAFKA_PARTITIONS', 'lots', 'KAFKA_PARTITIONS (kafka.partitions): Expected integer'],
+    ['HTTP_PORT', '99999', 'HTTP_PORT (http.port): Expected integer to be less or equal to 65535'],
+    ['KAFKA_BROKERS', 'broker-without-port', 'KAFKA_BROKERS (kafka.brokers.0): Expected string to match'],
+    ['INGEST_API_KEYS', 'abc', 'INGEST_API_KEYS: entry 1 must be key=tenant, pairs separated by commas'],
+    ['INGEST_API_KEYS', 'short=team-a', 'INGEST_API_KEYS (ingest_keys.0.key): Expected string length greater or equal to 16'],
+    ['API_KEYS', 'abc', 'API_KEYS: entry 1 must be key=admin or key=read:<tenant>, pairs separated by commas'],
+    ['CLICKHOUSE_URL', 'tcp://ch:9000', 'CLICKHOUSE_URL (clickhouse.url): must be an http(s) URL in server mode, got tcp://ch:9000'],
+  ])('%s=%s is reported once, under the variable', (name, value, expected) => {
+    const env: NodeJS.ProcessEnv = { [name]: value, ...(name === 'CLICKHOUSE_URL' ? { CLICKHOUSE_MODE: 'server' } : {}) };
+    const problems = problemsOf(undefined, env);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(expected);
+    expect(problems[0]?.startsWith(name)).toBe(true);
   });
 });

@@ -257,6 +257,18 @@ describe('POST /v1/events: CloudEvents', () => {
     ]);
   });
 
+  it.each<[string, unknown, string]>([
+    ['a number', 12, 'must be an RFC 3339 date-time string with a zone'],
+    ['null', null, 'must be an RFC 3339 date-time string with a zone'],
+    ['prose', 'yesterday', 'must be an RFC 3339 date-time string with a zone'],
+    ['an impossible date', '2025-02-30T00:00:00Z', 'must be an RFC 3339 date-time string with a zone'],
+  ])('a bad time (%s) is reported once, on time: not again as the timestamp it would have filled', async (_label, time, reason) => {
+    const { post } = setup();
+    const res = await post(JSON.stringify(ce({ time })), 'application/cloudevents+json');
+    expect(res.statusCode).toBe(202);
+    expect(res.json().results).toEqual([{ index: 0, status: 'rejected', event_id: 'ce-1', errors: [{ field: 'time', reason }] }]);
+  });
+
   it('batch: a body that is not an array is a 400, kept in the DLQ', async () => {
     const { dlq, post } = setup();
     const text = JSON.stringify(ce());
@@ -405,6 +417,30 @@ describe('POST /v1/events: limits and bad bodies', () => {
     const { dlq, post } = setup();
     expect(expectError(await post(''), 400, 'invalid_body')).toMatch(/empty/);
     expect(dlq.sends).toHaveLength(0);
+  });
+});
+
+describe('POST /v1/events: what a rejection repeats of the input is bounded', () => {
+  /** Every string in a JSON value. */
+  const strings = (v: unknown): string[] =>
+    typeof v === 'string' ? [v] : typeof v === 'object' && v !== null ? Object.values(v).flatMap(strings) : [];
+
+  it('a 100,000-character event_id and 1,005-character field names come back cut to 200 characters; the DLQ keeps all', async () => {
+    const { dlq, post } = setup({ http: { bodyLimitBytes: 1_048_576, maxEventsPerRequest: 5 } });
+    const longKey = 'k'.repeat(1_005);
+    const event = ev({ event_id: 'e'.repeat(100_000), tags: { [longKey]: 'v'.repeat(300) }, [longKey]: 1 });
+    const res = await post(JSON.stringify(event));
+    expect(res.statusCode).toBe(202);
+    const body = res.json();
+    const cut = (c: string, n: number) => `${c.repeat(200)}… (${n} characters)`;
+    expect(body.results[0].event_id).toBe(cut('e', 100_000));
+    const fields = (body.results[0].errors as Array<{ field: string }>).map((e) => e.field);
+    expect(fields).toContain(`tags.${cut('k', 1_005)}`);
+    expect(fields).toContain(cut('k', 1_005));
+    // Nothing in the reply is longer than a cut echo plus its reason.
+    for (const text of strings(body)) expect(text.length, text.slice(0, 80)).toBeLessThanOrEqual(300);
+    expect(res.body.length).toBeLessThan(3_000);
+    expect(deadLetters(dlq)[0]!.raw).toBe(JSON.stringify(event));
   });
 });
 

@@ -72,15 +72,15 @@ describe('PriceTable.cost: arithmetic', () => {
     expect(new PriceTable([entry({})]).cost(usage(patch))).toBe(expected);
   });
 
-  it('is exact at the extremes: 10M tokens at 999.999999 USD/1M, and 1 token at 0.000001 USD/1M', () => {
+  it('is exact at the extremes: 10M tokens at 999.999999 USD/1M, and 1 token at 0.005001 USD/1M', () => {
     const table = new PriceTable([
       entry({ model: 'dear', input_per_1m: 999.999999, output_per_1m: 0 }),
-      entry({ model: 'cheap', input_per_1m: '0.000001', output_per_1m: 0 }),
+      entry({ model: 'cheap', input_per_1m: '0.005001', output_per_1m: 0 }),
     ]);
     // 10,000,000 x 999.999999 / 1,000,000 = 10 x 999.999999 = 9,999.99999
     expect(table.cost(usage({ model: 'dear', input_tokens: 10_000_000 }))).toBe('9999.99999');
-    // 1 x 0.000001 / 1,000,000 = 1e-12, written out in plain notation
-    expect(table.cost(usage({ model: 'cheap', input_tokens: 1 }))).toBe('0.000000000001');
+    // 1 x 0.005001 / 1,000,000 = 5.001e-9, written out in plain notation (the last digit is 1e-12)
+    expect(table.cost(usage({ model: 'cheap', input_tokens: 1 }))).toBe('0.000000005001');
   });
 
   it('is exact where binary floating point is not: 0.1 + 0.2 style prices', () => {
@@ -211,7 +211,7 @@ describe('PriceTable: provider lookup', () => {
 describe('PriceTable: table validation', () => {
   it.each<[string, Partial<PriceEntry>]>([
     ['zero prices', { input_per_1m: 0, output_per_1m: 0 }],
-    ['6 decimals', { input_per_1m: 0.000001, output_per_1m: '123.456789' }],
+    ['6 decimals', { input_per_1m: 0.123456, output_per_1m: '123.456789' }],
     ['the 1000 USD/1M ceiling', { input_per_1m: 1_000, output_per_1m: '1000.000000' }],
     ['string prices', { input_per_1m: '2.5', cached_input_per_1m: '1.25', output_per_1m: '10' }],
     ['a leap day', { effective_from: '2024-02-29' }],
@@ -267,7 +267,7 @@ describe('PriceTable: table validation', () => {
     ['the same model under a differently-cased provider', entry({ provider: 'OPENAI', input_per_1m: 3 })],
   ])('rejects two prices for one model at %s', (_label, second) => {
     expect(problemsOf([entry({}), second])).toEqual([
-      `prices[1] (${second.provider}/gpt-4o): two prices with effective_from ${second.effective_from}`,
+      `prices[1] (${second.provider}/gpt-4o): two prices with effective_from ${second.effective_from} (prices[0] has the same)`,
     ]);
   });
 
@@ -294,7 +294,7 @@ describe('PriceTable: table validation', () => {
         'Prices are USD per 1M tokens, or per 1K tokens with unit: per_1k',
       'prices[0] (openai/gpt-4o).reasoning_per_1m: not a number: abc',
       'prices[1] (openai/other).effective_from: not an RFC 3339 date or date-time: 2024-02-30',
-      'prices[2] (openai/gpt-4o): two prices with effective_from 2024-01-01',
+      'prices[2] (openai/gpt-4o): two prices with effective_from 2024-01-01 (prices[0] has the same)',
     ]);
     for (const p of problems) expect(message).toContain(p);
   });
@@ -481,8 +481,8 @@ describe('long-context tier', () => {
     ],
     [
       'a tier price with 7 decimals',
-      { long_context: { above_input_tokens: 10, input_per_1m: 2, cached_input_per_1m: '0.0000001', output_per_1m: 4 } },
-      'prices[0] (openai/gpt-4o).long_context.cached_input_per_1m: more than 6 decimals (0.0000001)',
+      { long_context: { above_input_tokens: 10, input_per_1m: 2, cached_input_per_1m: '0.1234567', output_per_1m: 4 } },
+      'prices[0] (openai/gpt-4o).long_context.cached_input_per_1m: more than 6 decimals (0.1234567)',
     ],
     [
       'an absurd tier price',
@@ -535,7 +535,7 @@ describe('unit: per_1k', () => {
 
   it.each<[string, Partial<PriceEntry>]>([
     ['1 per 1K = the 1000 per 1M ceiling', { unit: 'per_1k', input_per_1m: 1, output_per_1m: '1.000000000' }],
-    ['9 decimals per 1K = 6 per 1M', { unit: 'per_1k', input_per_1m: '0.000000001', output_per_1m: 0.000123456 }],
+    ['9 decimals per 1K = 6 per 1M', { unit: 'per_1k', input_per_1m: '0.000123457', output_per_1m: 0.000123456 }],
     ['an explicit per_1m', { unit: 'per_1m', input_per_1m: 1, output_per_1m: 2 }],
   ])('accepts %s', (_label, patch) => {
     expect(() => new PriceTable([entry(patch)])).not.toThrow();
@@ -560,8 +560,8 @@ describe('unit: per_1k', () => {
     ],
     [
       'a per-1K price finer than 1e-6 per 1M',
-      { unit: 'per_1k', input_per_1m: '0.0000000001', output_per_1m: 0.002 },
-      'prices[0] (openai/gpt-4o).input_per_1m: more than 6 decimals once converted to USD per 1M (0.0000000001 per 1K = 0.0000001 per 1M)',
+      { unit: 'per_1k', input_per_1m: '0.0001234567', output_per_1m: 0.002 },
+      'prices[0] (openai/gpt-4o).input_per_1m: more than 6 decimals once converted to USD per 1M (0.0001234567 per 1K = 0.1234567 per 1M)',
     ],
     [
       'a per-1K price with more digits than the 40-digit arithmetic keeps',
@@ -625,5 +625,83 @@ describe('PriceTable.listPrice', () => {
   it('is undefined when unpriced', () => {
     expect(table.listPrice('openai', 'gpt-9', JAN_2025)).toBeUndefined();
     expect(table.listPrice('openai', 'gpt-4o', Date.UTC(2023, 11, 31))).toBeUndefined();
+  });
+});
+
+describe('PriceTable: per-token prices written as per-1M or per-1K (the lower sanity bound)', () => {
+  const FIELDS = ['input_per_1m', 'cached_input_per_1m', 'output_per_1m', 'reasoning_per_1m'] as const;
+
+  it.each(FIELDS.flatMap((field) => ['', 'long_context.'].map((tier) => [`${tier}${field}`, field, tier] as const)))(
+    'rejects a per-token price in %s, in either unit, with the per-1M price it stands for',
+    (_label, field, tier) => {
+      const cases: Array<[Partial<PriceEntry>, string]> = [
+        // 3 USD per 1M = 0.000003 per token: 0.000003 x 1e6 = 3.
+        [{}, '0.000003 USD per 1M tokens is implausibly low'],
+        // 2.5 USD per 1M = 0.0000025 per token: 7 decimals, but the hint is the per-token one.
+        [{}, '0.0000025 USD per 1M tokens is implausibly low'],
+        // per_1k: 0.000003 x 1000 = 0.003 USD per 1M.
+        [{ unit: 'per_1k' }, '0.000003 USD per 1K tokens = 0.003 USD per 1M tokens is implausibly low'],
+      ];
+      for (const [patch, said] of cases) {
+        const price = said.split(' ')[0] as string;
+        const perToken = { [field]: price };
+        const written: Partial<PriceEntry> = {
+          ...patch,
+          // The other prices of the entry are fine in both units (0.002 per 1K = 2 per 1M).
+          ...(patch.unit === 'per_1k' ? { input_per_1m: 0.002, output_per_1m: 0.002 } : {}),
+          ...(tier === '' ? perToken : {}),
+          ...(tier === ''
+            ? {}
+            : {
+                long_context: {
+                  above_input_tokens: 10,
+                  input_per_1m: patch.unit === 'per_1k' ? 0.002 : 2,
+                  output_per_1m: patch.unit === 'per_1k' ? 0.002 : 2,
+                  ...perToken,
+                },
+              }),
+        };
+        const problems = problemsOf([entry(written)]);
+        const per1m = new Decimal(price).mul(1_000_000).toFixed();
+        expect(problems, JSON.stringify(written)).toEqual([
+          `prices[0] (openai/gpt-4o).${tier}${field}: ${said} (under 0.005 per 1M; 0 is allowed for a free model): a per-token price? ` +
+            `${price} USD per token is ${per1m} USD per 1M tokens${patch.unit === 'per_1k' ? ', written without unit: per_1k' : ''}`,
+        ]);
+      }
+    },
+  );
+
+  it.each<[string, Partial<PriceEntry>]>([
+    ['0 (a free model)', { input_per_1m: 0, output_per_1m: '0' }],
+    ['exactly the bound, 0.005 per 1M', { input_per_1m: 0.005, output_per_1m: '0.005' }],
+    ['0.005 per 1M written per 1K (0.000005)', { unit: 'per_1k', input_per_1m: '0.000005', output_per_1m: 0.002 }],
+  ])('accepts %s', (_label, patch) => {
+    expect(() => new PriceTable([entry(patch)])).not.toThrow();
+  });
+});
+
+describe('PriceTable: entry labels', () => {
+  it('names each entry as the label function says, in every problem', () => {
+    const label = (i: number) => (i === 0 ? 'defaults[0]' : `prices[${i - 1}]`);
+    expect(() => new PriceTable([entry({}), entry({ model: 'other', input_per_1m: -1 }), entry({ input_per_1m: 3 })], { label })).toThrow(
+      new PriceTableError([
+        'prices[0] (openai/other).input_per_1m: must be a finite number >= 0, got -1',
+        'prices[1] (openai/gpt-4o): two prices with effective_from 2024-01-01 (defaults[0] has the same)',
+      ]),
+    );
+  });
+
+  it('skipInvalid keeps the valid entries, lists the problems and the entries left out', () => {
+    const table = new PriceTable([entry({ model: 'bad', output_per_1m: -2 }), entry({}), entry({ input_per_1m: 9 })], {
+      skipInvalid: true,
+    });
+    expect(table.problems).toEqual([
+      'prices[0] (openai/bad).output_per_1m: must be a finite number >= 0, got -2',
+      'prices[2] (openai/gpt-4o): two prices with effective_from 2024-01-01 (prices[1] has the same)',
+    ]);
+    expect([...table.skipped]).toEqual([0, 2]);
+    expect(table.has('openai', 'bad', JAN_2025)).toBe(false);
+    // The first of the two gpt-4o entries stands: 1M input tokens at 1 USD per 1M.
+    expect(table.cost(usage({ input_tokens: 1_000_000 }))).toBe('1');
   });
 });

@@ -352,11 +352,27 @@ describe('quotaStatus: usd in exact decimals', () => {
     expect(pick(s, 'used', 'limit', 'remaining', 'state', 'percent')).toEqual({ used, limit: '12.5', remaining, state, percent });
   });
 
+  it('every USD amount is an exact decimal string, the burn rate too (like used and limit)', () => {
+    const s = quotaStatus(usd('0.01'), { usedInWindow: '0.0175', nowMs: NOON, usedInBurnWindow: '0.0175' });
+    // $0.0175 in 15 min = $0.07 per hour.
+    expect(pick(s, 'used', 'limit', 'remaining', 'burn_rate_per_hour')).toEqual({
+      used: '0.0175',
+      limit: '0.01',
+      remaining: '0',
+      burn_rate_per_hour: '0.07',
+    });
+    // $0.01 in 7 min = $0.0857142857142857... per hour: 12 decimals (pico-USD), rounded half up.
+    const t = quotaStatus(usd('1'), { usedInWindow: '0.01', nowMs: NOON, usedInBurnWindow: '0.01', burnWindowMs: 7 * 60_000 });
+    expect(t.burn_rate_per_hour).toBe('0.085714285714');
+    // Tokens and requests stay numbers.
+    expect(quotaStatus(spec(), { usedInWindow: 10, nowMs: NOON, usedInBurnWindow: 10 }).burn_rate_per_hour).toBe(40);
+  });
+
   it('computes the burn rate in USD per hour', () => {
     const s = quotaStatus(usd('10'), { usedInWindow: '4', nowMs: NOON, usedInBurnWindow: '0.25' });
     // $0.25 in 15 min = $1/h; $6 left -> 6 h -> 18:00Z.
     expect(pick(s, 'burn_rate_per_hour', 'projected_exhaustion_at')).toEqual({
-      burn_rate_per_hour: 1,
+      burn_rate_per_hour: '1',
       projected_exhaustion_at: '2026-06-15T18:00:00.000Z',
     });
   });

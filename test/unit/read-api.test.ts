@@ -250,7 +250,7 @@ describe('GET /v1/usage parameters', () => {
       from: '2026-03-08T00:00:00-05:00',
       to: '2026-03-10T00:00:00-04:00',
       window: 'day',
-      time_zone: 'America/New_York',
+      time_zone: 'america/new_york', // as sent; the query gets the canonical name
       group_by: ['user_id'],
       truncated: true,
       rows: [
@@ -295,6 +295,29 @@ describe('GET /v1/usage parameters', () => {
       rows: [],
     });
     expect(calls[0]!.query).toMatch(/^SELECT provider, model, sum\(requests\) AS requests,/);
+  });
+});
+
+describe('GET /v1/quotas: amounts', () => {
+  it('a usd quota answers every amount as a decimal string, the burn rate too; a tokens quota numbers', async () => {
+    const quotas: QuotaSpec[] = [
+      { id: 'usd-day', scope: { tenant: 'tenant-a' }, metric: 'usd', limit: '0.01', window: DAY },
+      { id: 'tok-day', scope: { tenant: 'tenant-a' }, metric: 'tokens', limit: 1_000, window: DAY },
+    ];
+    // Every sum (window and last 15 minutes) answers 0.0175 for usd, 100 for tokens.
+    const ch = fakeClickHouse((q) => [{ used: q.query.includes('cost_usd') ? '0.0175' : 100 }]);
+    const app = buildApp({
+      logger: false,
+      bodyLimitBytes: 65_536,
+      readiness: {},
+      api: { clickhouse: ch.client, keys: KEYS, quotas, now: () => NOON },
+    });
+    apps.push(app);
+    const res = await app.inject({ method: 'GET', url: '/v1/quotas', headers: { authorization: `Bearer ${READ_A}` } });
+    const [usd, tokens] = res.json<{ quotas: Array<Record<string, unknown>> }>().quotas;
+    // $0.0175 in 15 minutes = $0.07 per hour; 100 tokens in 15 minutes = 400 per hour.
+    expect(usd).toMatchObject({ used: '0.0175', limit: '0.01', remaining: '0', burn_rate_per_hour: '0.07' });
+    expect(tokens).toMatchObject({ used: 100, limit: 1_000, remaining: 900, burn_rate_per_hour: 400 });
   });
 });
 

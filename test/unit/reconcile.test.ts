@@ -199,6 +199,23 @@ describe('Anthropic messages usage report', () => {
     expect(() => parseUsageExport({ data: [{ when: 1 }] })).toThrow(UsageExportError);
     expect(() => parseUsageExport(42)).toThrow('top level: must be a list of buckets or an object with a data list');
   });
+
+  it.each<[string, unknown, string]>([
+    ['an empty list', [], 'data: no buckets (the export is empty)'],
+    ['an empty page', { object: 'page', data: [], has_more: false }, 'data: no buckets (the export is empty)'],
+    ['a list of non-objects', [1, 'x'], 'data[0]: must be an object'],
+    ['an unknown bucket after a non-object', [1, { when: 1 }], 'data[0]: must be an object'],
+    ['an unknown bucket', [{ when: 1 }], 'data[0]: not a known usage export'],
+  ])('names the problem where it is: %s', (_label, json, expected) => {
+    let message: string | undefined;
+    try {
+      parseUsageExport(json);
+    } catch (err) {
+      expect(err).toBeInstanceOf(UsageExportError);
+      message = (err as Error).message;
+    }
+    expect(message?.startsWith(expected), message).toBe(true);
+  });
 });
 
 describe('compareUsage', () => {

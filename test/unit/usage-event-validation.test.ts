@@ -531,12 +531,19 @@ describe('text that is not valid Unicode', () => {
     ['user_id', { user_id: 'x\ud800' }],
     ['event_id', { event_id: 'e\udfff' }],
     ['model', { model: '\ud83dgpt' }],
-    ['tags', { tags: { note: 'a\udc00' } }],
+    ['tags.note', { tags: { note: 'a\udc00' } }],
+    ['tags.b', { tags: { a: 'fine', b: 'x\ud800' } }],
+    ['tags', { tags: { 'k\udc00': 'v' } }], // the key itself: not repeated
   ])('a lone surrogate in %s is rejected by field (ClickHouse cannot store it as UTF-8)', (field, patch) => {
     const r = validateUsageEvent({ ...base, ...patch }, { nowMs: Date.UTC(2026, 10, 30) });
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.errors).toContainEqual({ field, reason: expect.stringContaining('unpaired UTF-16 surrogate') });
   });
+  it('every tag with a lone surrogate is named, each once', () => {
+    const r = validateUsageEvent({ ...base, tags: { a: '\ud800', b: 'ok', c: '\udfff' } }, { nowMs: Date.UTC(2026, 10, 30) });
+    expect(r.ok ? [] : r.errors.map((e) => e.field)).toEqual(['tags.a', 'tags.c']);
+  });
+
   it('a valid surrogate pair (emoji) is accepted', () => {
     expect(validateUsageEvent({ ...base, user_id: 'dev-\ud83d\ude80' }, { nowMs: Date.UTC(2026, 10, 30) }).ok).toBe(true);
   });
