@@ -21,17 +21,17 @@ import { type FieldError, toWireRecord, validateContextRecord, withContentPolicy
 import { deadLetter } from '../../domain/dead-letter.ts';
 import { SOURCE_HEADER } from '../replay.ts';
 import type { OutgoingMessage, Producer } from '../transport/transport.ts';
-import { type ApiKey, keyMatcher, presentedKey } from './api-keys.ts';
+import type { ApiKey } from './api-keys.ts';
 import { type DecodedItem, decodeBody, isPlainObject } from './decode-body.ts';
 import {
   errorReply,
   IngestHttpError,
   InvalidBodyError,
   ProduceTimeoutError,
-  UnauthorizedError,
   UnavailableError,
   UnsupportedMediaTypeError,
 } from './errors.ts';
+import { ingestGate } from './ingest-auth.ts';
 import { produceWithin } from './produce-within.ts';
 import { ErrorResponse, FieldErrorSchema } from './schemas.ts';
 
@@ -150,8 +150,7 @@ function unwrapRecords(items: DecodedItem[]): DecodedItem[] | undefined {
  */
 export const contextsRoute: FastifyPluginAsync<ContextsRouteOptions> = async (fastify, opts) => {
   const now = opts.now ?? Date.now;
-  const tenantOfKey = keyMatcher(opts.keys);
-  const tenants = new WeakMap<FastifyRequest, string>();
+  const gate = ingestGate(opts.keys);
 
   // This plugin's context only (encapsulation): keep the raw text of each record.
   fastify.removeAllContentTypeParsers();
@@ -263,21 +262,10 @@ export const contextsRoute: FastifyPluginAsync<ContextsRouteOptions> = async (fa
         summary: 'Ingest conversation context records v1 (JSON, NDJSON)',
         response: { 202: ContextIngestResponse, '4xx': ErrorResponse, '5xx': ErrorResponse },
       },
-      onRequest: async (request, reply) => {
-        void reply.header('x-request-id', request.id);
-        const key = presentedKey(request);
-        const tenant = key === undefined ? undefined : tenantOfKey(key);
-        if (tenant === undefined) throw new UnauthorizedError();
-        tenants.set(request, tenant);
-        const encoding = request.headers['content-encoding'];
-        if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
-          throw new UnsupportedMediaTypeError(`Content-Encoding ${JSON.stringify(encoding)} is not supported: send the body uncompressed`);
-        }
-      },
+      onRequest: gate.onRequest,
     },
     async (request, reply) => {
-      const tenant = tenants.get(request);
-      if (tenant === undefined) throw new UnauthorizedError(); // unreachable: set by onRequest
+      const tenant = gate.tenantOf(request);
       const body = request.body as { format?: unknown; text?: unknown } | undefined;
       if (!isPlainObject(body) || (body.format !== 'json' && body.format !== 'ndjson') || typeof body.text !== 'string') {
         throw unsupportedType(request.headers['content-type']);

@@ -16,18 +16,19 @@ import { type FieldError, validateUsageEvent } from '../../domain/usage-event-va
 import type { IngestMetrics } from '../../observability/metrics.ts';
 import { SOURCE_HEADER } from '../replay.ts';
 import type { OutgoingMessage, Producer } from '../transport/transport.ts';
-import { type ApiKey, keyMatcher, presentedKey } from './api-keys.ts';
+import type { ApiKey } from './api-keys.ts';
 import { BODY_FORMATS, type BodyFormat, type DecodedItem, decodeBody, insertTenant, isPlainObject } from './decode-body.ts';
 import {
   errorReply,
   InvalidBodyError,
   ProduceTimeoutError,
   TooManyEventsError,
-  UnauthorizedError,
   UnavailableError,
   UnsupportedMediaTypeError,
   unsupportedTypeMessage,
 } from './errors.ts';
+import { ingestGate } from './ingest-auth.ts';
+import { produceWithin } from './produce-within.ts';
 import { ErrorResponse, type EventResult, IngestResponse } from './schemas.ts';
 
 /** One ingest API key and the only tenant it may write events for (config `ingest_keys`). */
@@ -97,9 +98,7 @@ type Outcome =
  */
 export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (fastify, opts) => {
   const now = opts.now ?? Date.now;
-  const tenantOfKey = keyMatcher(opts.keys);
-  /** The authenticated tenant of each request in flight (set by the onRequest hook). */
-  const tenants = new WeakMap<FastifyRequest, string>();
+  const gate = ingestGate(opts.keys);
 
   // Only this plugin's context is affected (encapsulation): the parsers keep the raw text so
   // each event can be produced and dead-lettered byte for byte.
@@ -123,17 +122,15 @@ export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (fastif
 
   /** Send both batches; resolve only when both are acknowledged within the timeout. */
   const produce = async (usage: OutgoingMessage[], dlq: OutgoingMessage[]): Promise<void> => {
-    const send = (producer: Producer, messages: OutgoingMessage[]) =>
-      messages.length === 0 ? Promise.resolve() : Promise.resolve().then(() => producer.send(messages));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ProduceTimeoutError(opts.produceTimeoutMs)), opts.produceTimeoutMs);
-    });
     const started = performance.now();
     try {
-      // NOTE: a send still pending after the timeout keeps running; Promise.all/race hold its
-      // rejection, so it cannot become an unhandled rejection.
-      await Promise.race([Promise.all([send(opts.usageProducer, usage), send(opts.dlqProducer, dlq)]), timeout]);
+      await produceWithin(
+        [
+          [opts.usageProducer, usage],
+          [opts.dlqProducer, dlq],
+        ],
+        opts.produceTimeoutMs,
+      );
       opts.metrics?.produced((performance.now() - started) / 1000, true);
     } catch (err) {
       opts.metrics?.produced((performance.now() - started) / 1000, false);
@@ -143,8 +140,6 @@ export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (fastif
         `the event transport ${why}; retry later. Some events may already be stored: a retry is safe, duplicates are counted once by (tenant, event_id)`,
         { cause: err },
       );
-    } finally {
-      clearTimeout(timer);
     }
   };
 
@@ -200,22 +195,10 @@ export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (fastif
         summary: 'Ingest usage events v1 (JSON, NDJSON, CloudEvents)',
         response: { 202: IngestResponse, '4xx': ErrorResponse, '5xx': ErrorResponse },
       },
-      onRequest: async (request, reply) => {
-        void reply.header('x-request-id', request.id);
-        const key = presentedKey(request);
-        const tenant = key === undefined ? undefined : tenantOfKey(key);
-        if (tenant === undefined) throw new UnauthorizedError();
-        tenants.set(request, tenant);
-        // fastify does not decompress: a compressed body would be read as garbage text.
-        const encoding = request.headers['content-encoding'];
-        if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
-          throw new UnsupportedMediaTypeError(`Content-Encoding ${JSON.stringify(encoding)} is not supported: send the body uncompressed`);
-        }
-      },
+      onRequest: gate.onRequest,
     },
     async (request, reply) => {
-      const tenant = tenants.get(request);
-      if (tenant === undefined) throw new UnauthorizedError(); // unreachable: the onRequest hook sets it
+      const tenant = gate.tenantOf(request);
       const body = request.body;
       // A POST without Content-Type and without a body skips the parsers.
       if (!isRawBody(body)) throw new UnsupportedMediaTypeError(unsupportedTypeMessage(undefined));
