@@ -173,13 +173,22 @@ function env(topics: { usage: string; dlq: string; group: string }, extra: Recor
   };
 }
 
+/**
+ * Run `fn` with a connected admin client. Retried while Kafka calls the error retriable (after a
+ * broker restart the group coordinator moves: NOT_COORDINATOR for a few seconds), up to 30 s.
+ */
 async function withAdmin<T>(fn: (admin: kafkajs.Admin) => Promise<T>): Promise<T> {
-  const admin = new kafkajs.Kafka({ brokers, clientId: 'qf-test-admin', logLevel: kafkajs.logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    return await fn(admin);
-  } finally {
-    await admin.disconnect();
+  for (let attempt = 0; ; attempt++) {
+    const admin = new kafkajs.Kafka({ brokers, clientId: 'qf-test-admin', logLevel: kafkajs.logLevel.NOTHING }).admin();
+    try {
+      await admin.connect();
+      return await fn(admin);
+    } catch (err) {
+      if (!(err as { retriable?: boolean }).retriable || attempt >= 60) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      await admin.disconnect();
+    }
   }
 }
 
