@@ -16,7 +16,7 @@
  * 4. `loop_delay_at_10k_per_s`: event-loop delay (perf_hooks.monitorEventLoopDelay) while emitting
  *    100 events every 10 ms for `rateSeconds`, against a baseline with the same timer and no emits.
  *
- * Not a test: figures depend on the machine. Prints one JSON object.
+ * Not a test: figures depend on the machine. Prints one JSON line (`"bench":"emit"`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -146,35 +146,32 @@ sink.child.kill();
 
 if (sinkStats.sent !== calls) throw new Error(`sink run: expected ${calls} sent, got ${JSON.stringify(sinkStats)}`);
 console.log(
-  JSON.stringify(
-    {
-      node: process.version,
-      calls,
-      emit_absent_ns_per_op: {
-        rounds: `${rounds} x ${perRound}`,
-        mean: round(absentRounds.reduce((a, b) => a + b, 0) / rounds),
-        median: round(absentRounds[Math.floor(rounds / 2)]!),
-        p90: round(absentRounds[Math.floor(rounds * 0.9)]!),
-        min: round(absentRounds[0]!),
-      },
-      emit_buffer_full_ns_per_op: round(bufferFullNs),
-      emit_with_sink: {
-        emit_ns_per_op: round(Number(emitNs) / calls),
-        process_cpu_ns_per_event: round(((cpu.user + cpu.system) * 1_000) / calls),
-        wall_ms: round(wallMs),
-        sustained_events_per_s: Math.round(calls / (wallMs / 1_000)),
-        requests: Math.ceil(calls / 500),
-        sent: sinkStats.sent,
-        retries: sinkStats.retries,
-      },
-      loop_delay_at_10k_per_s: {
-        seconds: rateSeconds,
-        baseline,
-        with_emits: loaded,
-        added_p99_ms: round(loaded.p99_ms - baseline.p99_ms, 3),
-      },
+  JSON.stringify({
+    bench: 'emit',
+    node: process.version,
+    calls,
+    emit_absent_ns_per_op: {
+      rounds: `${rounds} x ${perRound}`,
+      mean: round(absentRounds.reduce((a, b) => a + b, 0) / rounds),
+      median: round(absentRounds[Math.floor(rounds / 2)]!),
+      p90: round(absentRounds[Math.floor(rounds * 0.9)]!),
+      min: round(absentRounds[0]!),
     },
-    null,
-    2,
-  ),
+    emit_buffer_full_ns_per_op: round(bufferFullNs),
+    emit_with_sink: {
+      emit_ns_per_op: round(Number(emitNs) / calls),
+      process_cpu_ns_per_event: round(((cpu.user + cpu.system) * 1_000) / calls),
+      wall_ms: round(wallMs),
+      sustained_events_per_s: Math.round(calls / (wallMs / 1_000)),
+      requests: Math.ceil(calls / 500),
+      sent: sinkStats.sent,
+      retries: sinkStats.retries,
+    },
+    loop_delay_at_10k_per_s: {
+      seconds: rateSeconds,
+      baseline,
+      with_emits: loaded,
+      added_p99_ms: round(loaded.p99_ms - baseline.p99_ms, 3),
+    },
+  }),
 );

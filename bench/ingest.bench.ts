@@ -3,7 +3,7 @@
  * (validate, de-duplicate, price, window) -> chDB (raw table + id index + minute/hour/day views).
  * Prints events/s end to end (first send to last commit) and peak RSS.
  *
- *   npm run bench:ingest -- [events=200000] [batch=10000]
+ *   npm run bench:ingest -- [events=200000] [batch=config default]
  *
  * Not a test: figures depend on the machine. Uses a fresh temporary data folder.
  */
@@ -18,10 +18,10 @@ import { createUsageRunner } from '../processors/runner.ts';
 import { openClickHouse } from '../storage/clickhouse.ts';
 import { migrate } from '../storage/migrate.ts';
 
+const { prices, config } = loadConfig(undefined, {});
 const total = Number(process.argv[2] ?? 200_000);
-const batch = Number(process.argv[3] ?? 10_000);
+const batch = Number(process.argv[3] ?? config.pipeline.batch_max_messages);
 const dir = mkdtempSync(join(tmpdir(), 'qf-bench-'));
-const { prices } = loadConfig(undefined, {});
 const client = await openClickHouse({ mode: 'embedded', path: dir });
 await migrate(client);
 
@@ -47,7 +47,7 @@ function event(i: number): OutgoingMessage {
   return { key: tenant, value: JSON.stringify(e) };
 }
 
-const transport = createInProcessTransport({ capacity: 50_000 });
+const transport = createInProcessTransport({ capacity: config.pipeline.transport_capacity });
 const producer = transport.producer('bench');
 const runner = createUsageRunner({
   consumer: transport.consumer({ topic: 'bench', groupId: 'bench', maxBatchMessages: batch, maxBatchWaitMs: 200 }),
@@ -59,6 +59,7 @@ const sampler = setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
 }, 50);
 
+const cpu0 = process.cpuUsage();
 const started = performance.now();
 const running = runner.run();
 for (let i = 0; i < total; i += 1_000) {
@@ -69,6 +70,7 @@ for (let i = 0; i < total; i += 1_000) {
 await producer.close();
 await running;
 const seconds = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpu0);
 clearInterval(sampler);
 peakRss = Math.max(peakRss, process.memoryUsage().rss);
 
@@ -83,6 +85,7 @@ console.log(
     bench: 'ingest-embedded',
     events: total,
     batch,
+    cpu_us_per_event: Number(((cpu.user + cpu.system) / total).toFixed(1)),
     seconds: Number(seconds.toFixed(2)),
     events_per_s: Math.round(total / seconds),
     peak_rss_mb: Math.round(peakRss / 2 ** 20),

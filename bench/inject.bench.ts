@@ -253,6 +253,22 @@ async function main(): Promise<void> {
     const byKind = new Map<string, number>();
     for (const a of other) byKind.set(a.kind, (byKind.get(a.kind) ?? 0) + 1);
     console.log('other episodes (no injection of that kind):', Object.fromEntries(byKind));
+    console.log(
+      JSON.stringify({
+        bench: 'inject',
+        events: all.length,
+        hours: HOURS,
+        scan_ms: Math.round(ms),
+        kinds: table.map((r) => ({
+          kind: r.kind,
+          injected: r.injected,
+          detected: r.detected,
+          recall: r.recall,
+          precision: r.precision,
+          median_delay_min: r['delay min (median)'],
+        })),
+      }),
+    );
   } finally {
     await client.close();
     rmSync(path, { recursive: true, force: true });

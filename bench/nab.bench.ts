@@ -87,6 +87,17 @@ function main(): void {
     console.log(`${name.padEnd(20)}  ${fmt(s.standard)}  ${fmt(s.reward_low_FP_rate)}  ${fmt(s.reward_low_FN_rate)}${mark}`);
   }
   console.log('');
+  const rank = board.findIndex(([name]) => name === 'quotaflow') + 1;
+  console.log(
+    JSON.stringify({
+      bench: 'nab',
+      series: corpus.length,
+      rows,
+      normalised: Object.fromEntries(best.map((r) => [r.profile, Number(r.normalised.toFixed(2))])),
+      rank_standard: `${rank} of ${board.length}`,
+      detect_points_per_s: Math.round(rows / ((tDetect - tLoad) / 1000)),
+    }),
+  );
   console.log(
     `time: load ${((tLoad - t0) / 1000).toFixed(1)} s, detect ${((tDetect - tLoad) / 1000).toFixed(1)} s (${Math.round(rows / ((tDetect - tLoad) / 1000))} points/s), score ${((tScore - tDetect) / 1000).toFixed(1)} s`,
   );

@@ -14,6 +14,8 @@
  * CPU time per request (process.cpuUsage over the run / requests) with the one-core capacity it
  * implies (1 s / CPU per request). On this 2-core machine autocannon takes one core and the server
  * the other, so req/s is bounded by the load generator too; the CPU figure is the server's own cost.
+ * Then a light load (4 closed-loop clients, 5 s per endpoint) gives the client-side latency below
+ * saturation, measured per request here (64 connections measure queueing, not the service).
  *
  *   npm run bench:route [-- seconds=10 connections=64]
  *
@@ -32,6 +34,9 @@ const CANDIDATES = 20;
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.split('=') as [string, string]));
 const seconds = Number(args.seconds ?? 10);
 const connections = Number(args.connections ?? 64);
+/** The light-load run (client-side latency below saturation): clients and seconds per endpoint. */
+const LIGHT_CONNECTIONS = 4;
+const LIGHT_SECONDS = 5;
 const keyOf = (t: number) => `bench-key-${String(t).padStart(4, '0')}-0123456789abcdef`;
 
 function candidates(): RoutingCandidate[] {
@@ -144,7 +149,11 @@ async function load(url: string, opts: Partial<autocannon.Options>): Promise<aut
 }
 
 async function main(): Promise<void> {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--serve'], {
+    // BENCH_PROFILE=<dir>: CPU profile of the server (written when the run stops it).
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [])],
+    stdio: 'inherit',
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m) => resolve((m as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
@@ -174,6 +183,7 @@ async function main(): Promise<void> {
   await stats();
 
   const rows: string[][] = [];
+  const figures: Record<string, Record<string, number>> = {};
   for (const [name, opts] of [
     ['GET /bench/static', { url: `${base}/bench/static` }],
     ['POST /v1/route', { url: base, ...routeOpts }],
@@ -181,6 +191,15 @@ async function main(): Promise<void> {
     const r = await load(opts.url, opts);
     const s = (await stats())[name.startsWith('GET') ? 'static' : 'route']!;
     if (r.non2xx > 0 || r.errors > 0) throw new Error(`${name}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
+    figures[name.startsWith('GET') ? 'static' : 'route'] = {
+      requests_per_s: Math.round(r.requests.average),
+      client_p50_ms: r.latency.p50,
+      client_p99_ms: r.latency.p99,
+      server_p50_us: Number(s.p50_us.toFixed(1)),
+      server_p99_us: Number(s.p99_us.toFixed(1)),
+      server_cpu_us_per_request: Number(s.cpu_us_per_request.toFixed(1)),
+      one_core_capacity_per_s: Math.round(1e6 / s.cpu_us_per_request),
+    };
     rows.push([
       name,
       Math.round(r.requests.average).toLocaleString('en-US'),
@@ -192,6 +211,43 @@ async function main(): Promise<void> {
       Math.round(1e6 / s.cpu_us_per_request).toLocaleString('en-US'),
     ]);
   }
+  // Light load: LIGHT_CONNECTIONS closed-loop clients, latency per request measured here (ns
+  // resolution; autocannon reports whole milliseconds), for the client-side p99 below saturation.
+  const light: Record<string, Record<string, number>> = {};
+  for (const name of ['static', 'route'] as const) {
+    const reqs =
+      name === 'static'
+        ? [{ method: 'GET', path: '/bench/static', headers: {}, body: undefined }]
+        : (routeOpts.requests as autocannon.Request[]);
+    const h = createHistogram();
+    const until = performance.now() + LIGHT_SECONDS * 1000;
+    let count = 0;
+    const worker = async (w: number) => {
+      for (let i = w; performance.now() < until; i += LIGHT_CONNECTIONS) {
+        const q = reqs[i % reqs.length] as autocannon.Request;
+        const t0 = process.hrtime.bigint();
+        const res = await fetch(`${base}${q.path}`, {
+          method: q.method,
+          headers: q.headers as Record<string, string>,
+          body: q.body as string | undefined,
+        });
+        await res.arrayBuffer();
+        h.record(Math.max(1, Number(process.hrtime.bigint() - t0)));
+        if (res.status !== 200) throw new Error(`${q.path} answered ${res.status}`);
+        count++;
+      }
+    };
+    await Promise.all(Array.from({ length: LIGHT_CONNECTIONS }, (_, w) => worker(w)));
+    const s = (await stats())[name] as { p50_us: number; p99_us: number };
+    light[name] = {
+      requests_per_s: Math.round(count / LIGHT_SECONDS),
+      client_p50_ms: Number((h.percentile(50) / 1e6).toFixed(3)),
+      client_p99_ms: Number((h.percentile(99) / 1e6).toFixed(3)),
+      server_p50_us: Number(s.p50_us.toFixed(1)),
+      server_p99_us: Number(s.p99_us.toFixed(1)),
+    };
+  }
+  console.log(`light load, ${LIGHT_CONNECTIONS} closed-loop clients for ${LIGHT_SECONDS} s each:`, JSON.stringify(light));
   child.kill('SIGTERM');
   console.log(
     `\n${TENANTS} tenants, ${CANDIDATES} candidates, ${connections} connections, ${seconds} s per run, server on one Node thread`,
@@ -207,6 +263,21 @@ async function main(): Promise<void> {
     'one-core capacity req/s',
   ];
   console.table(rows.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]]))));
+  const ratio = (k: string) => Number(((figures.route?.[k] ?? 0) / (figures.static?.[k] ?? 1)).toFixed(3));
+  console.log(
+    JSON.stringify({
+      bench: 'route',
+      tenants: TENANTS,
+      candidates: CANDIDATES,
+      connections,
+      seconds,
+      ...figures,
+      light: { connections: LIGHT_CONNECTIONS, seconds: LIGHT_SECONDS, ...light },
+      ratio_requests_per_s: ratio('requests_per_s'),
+      ratio_one_core_capacity: ratio('one_core_capacity_per_s'),
+      node: process.version,
+    }),
+  );
 }
 
 if (process.argv.includes('--serve')) await serve();

@@ -3,6 +3,15 @@
  * one, so the processor runner and HTTP ingest do not know which they use. Verified against a
  * real Kafka 4.4 broker in KRaft mode (test/integration/kafka-*.int.test.ts).
  *
+ * Records: the messages of one `send()` that share a key travel as envelopes of up to 1,000
+ * messages per Kafka record (kafka-envelope.ts), because the client's cost is per record; the
+ * consumer unpacks them, and reads any plain record (an external producer's) as one message. The
+ * messages of an envelope share its offset. Consumer batches are whole records of one partition,
+ * at most `maxBatchMessages` messages plus the rest of the last envelope.
+ *
+ * Client choice (kafkajs 2.2, not @platformatic/kafka 1.35): measured in
+ * bench/kafka-clients.bench.ts and docs/benchmarks.md.
+ *
  * Guarantees, and where they are enforced:
  * - Producer: `acks: -1` (all in-sync replicas) and the idempotent producer, so a broker retry
  *   never writes a message twice; `send()` resolves only once the broker acknowledged.
@@ -18,6 +27,7 @@
  * https://kafka.js.org/docs/consuming#a-name-each-batch-a-eachbatch
  */
 import kafkajs, { type Admin, type EachBatchPayload, type Consumer as KafkaConsumer, type Producer as KafkaProducer } from 'kafkajs';
+import { packMessages, unpackRecord } from './kafka-envelope.ts';
 import {
   type BatchHandler,
   type ConsumedMessage,
@@ -95,6 +105,15 @@ export function chunkByBytes<T extends { key: string; value: string }>(messages:
   }
   if (current.length > 0) chunks.push(current);
   return chunks;
+}
+
+/**
+ * Bytes one partition fetch may return: a full batch of `maxBatchMessages` events at 512 bytes
+ * each (a usage event is about 250-350 bytes of JSON, plus envelope escaping), at least 1 MiB
+ * (large single events) and at most 64 MiB. Bounds the consumer's fetch buffer (memory).
+ */
+export function fetchBytesFor(maxBatchMessages: number): number {
+  return Math.min(64 * 1024 * 1024, Math.max(1024 * 1024, maxBatchMessages * 512));
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -184,9 +203,10 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
             await withTimeout(
               (async () => {
                 await connect();
-                // One produce request per chunk: a record batch must stay under the broker's
-                // message.max.bytes (1 MiB by default), which a large HTTP request exceeds.
-                for (const chunk of chunkByBytes(messages, MAX_PRODUCE_BYTES)) {
+                // Messages of one key travel in envelopes of up to 1,000 (kafka-envelope.ts): the
+                // client's cost is per record. One produce request per chunk: a record batch must
+                // stay under the broker's message.max.bytes (1 MiB by default).
+                for (const chunk of chunkByBytes(packMessages(messages), MAX_PRODUCE_BYTES)) {
                   await producer.send({
                     topic,
                     acks: -1,
@@ -217,9 +237,9 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
         groupId: opts.groupId,
         // Fetch returns as soon as data is there, or after this wait (also bounds stop() time).
         maxWaitTimeInMs: Math.min(opts.maxBatchWaitMs, 500),
-        // Room for a full batch per partition fetch (about 300 bytes per event).
-        maxBytesPerPartition: 4 * 1024 * 1024,
-        maxBytes: 16 * 1024 * 1024,
+        // Room for a full batch per partition fetch (fetchBytesFor), for two partitions per fetch.
+        maxBytesPerPartition: fetchBytesFor(opts.maxBatchMessages),
+        maxBytes: 2 * fetchBytesFor(opts.maxBatchMessages),
         sessionTimeout: options.sessionTimeoutMs ?? 30_000,
         heartbeatInterval: Math.round((options.sessionTimeoutMs ?? 30_000) / 10),
         allowAutoTopicCreation: false,
@@ -237,17 +257,23 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
 
       const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
         const { batch, isRunning, isStale, heartbeat } = payload;
-        const all = batch.messages;
-        for (let i = 0; i < all.length && isRunning() && !isStale(); i += opts.maxBatchMessages) {
-          const chunk = all.slice(i, i + opts.maxBatchMessages);
-          const messages: ConsumedMessage[] = chunk.map((m) => ({
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: m.offset,
-            key: m.key?.toString('utf8') ?? '',
-            value: m.value?.toString('utf8') ?? '',
-            headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(v)])),
-          }));
+        const records = batch.messages;
+        let next = 0;
+        while (next < records.length && isRunning() && !isStale()) {
+          // A chunk is whole records (an envelope is never split: offsets are per record), up to
+          // maxBatchMessages messages, so it may exceed that by one envelope's messages.
+          const messages: ConsumedMessage[] = [];
+          let lastOffset = '';
+          while (next < records.length && messages.length < opts.maxBatchMessages) {
+            const r = records[next++] as (typeof records)[number];
+            const key = r.key?.toString('utf8') ?? '';
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(r.headers ?? {})) headers[k] = String(v);
+            for (const m of unpackRecord(r.value?.toString('utf8') ?? '', headers)) {
+              messages.push({ topic: batch.topic, partition: batch.partition, offset: r.offset, key, value: m.value, headers: m.headers });
+            }
+            lastOffset = r.offset;
+          }
           for (let attempt = 1; ; attempt++) {
             // TRICKY: never write for a partition this member no longer owns.
             if (!isRunning() || isStale()) return;
@@ -261,13 +287,11 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
               await heartbeat(); // keeps the partition while ClickHouse is down; throws on rebalance
             }
           }
-          const last = chunk[chunk.length - 1];
-          if (!last) continue;
-          const next = (BigInt(last.offset) + 1n).toString();
-          payload.resolveOffset(last.offset);
+          if (lastOffset === '') continue;
+          payload.resolveOffset(lastOffset);
           // Commit exactly what was stored. A failed commit (e.g. during a rebalance) only means
           // a replay, which the processor's de-duplication makes harmless.
-          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(lastOffset) + 1n).toString() }]);
         }
       };
 

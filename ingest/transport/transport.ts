@@ -22,7 +22,10 @@ export interface OutgoingMessage {
 export interface ConsumedMessage extends OutgoingMessage {
   topic: string;
   partition: number;
-  /** Kafka offsets are int64: kept as decimal strings. */
+  /**
+   * Kafka offsets are int64: kept as decimal strings. Messages that travelled in one Kafka
+   * record (an envelope, kafka-envelope.ts) share its offset.
+   */
   offset: string;
 }
 

@@ -49,7 +49,7 @@ describe('loadConfig: defaults', () => {
       database: 'default',
     });
     expect(config.pipeline).toEqual({
-      batch_max_messages: 10_000,
+      batch_max_messages: 25_000,
       batch_max_wait_ms: 500,
       transport_capacity: 50_000,
       max_future_skew_ms: 600_000,
