@@ -26,6 +26,13 @@ import { strictBodyCompiler } from '../strict-body.ts';
 const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 64 });
 const Tokens = Type.Integer({ minimum: 0, maximum: 100_000_000 });
 
+/**
+ * Fallbacks in an answer unless the request asks for more: a gateway tries a few, and with 20
+ * candidates the full list made the answer about 6 KB, most of the cost of a lookup (writing and
+ * serialising it; `npm run bench:route`).
+ */
+export const DEFAULT_MAX_FALLBACKS = 5;
+
 /** `RoutingRequest`; `tenant` comes from the API key, and only an admin key gives it in the body. */
 export const RouteBody = Type.Object(
   {
@@ -50,6 +57,13 @@ export const RouteBody = Type.Object(
     required_capabilities: Type.Optional(Tags),
     required_compliance: Type.Optional(Tags),
     preferred_capabilities: Type.Optional(Tags),
+    max_fallbacks: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 1_000,
+        description: `Most fallbacks in the answer, best first (default ${DEFAULT_MAX_FALLBACKS}); every exclusion is always listed.`,
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -182,12 +196,13 @@ export const routeRoute: FastifyPluginAsync<RouteRouteOptions> = async (app, opt
       const decision = decide(opts.routing.current(tenant, user), { ...body, tenant });
       opts.metrics?.decision(decision);
       const { chosen, fallbacks } = decision;
+      const keep = body.max_fallbacks ?? DEFAULT_MAX_FALLBACKS;
       return {
         tenant,
         user_id: user ?? null,
         ...decision,
         chosen: chosen && rounded(chosen),
-        fallbacks: fallbacks.map(rounded),
+        fallbacks: (fallbacks.length > keep ? fallbacks.slice(0, keep) : fallbacks).map(rounded),
         quotas: opts.routing.remaining(tenant, user),
       };
     },

@@ -52,3 +52,33 @@ describe('POST /v1/route body', () => {
     expect(none.statusCode).toBe(200);
   });
 });
+
+describe('fallbacks in the answer', () => {
+  const many: RoutingCandidate[] = Array.from({ length: 8 }, (_, i) => ({
+    id: `c${i}`,
+    provider: 'openai',
+    model: `m${i}`,
+    capabilities: [],
+    compliance: [],
+    price: { input_per_1m: 1 + i, output_per_1m: 2 + i },
+  }));
+  const big = compileSnapshot(many, new Map());
+  const app8 = buildApp({
+    logger: false,
+    bodyLimitBytes: 65_536,
+    readiness: {},
+    api: { clickhouse: {} as ClickHouseClient, keys: [{ key: KEY, tenant: 't1' }], routing: { current: () => big, remaining: () => [] } },
+  });
+  const ask = async (payload: string) =>
+    (
+      await app8.inject({ method: 'POST', url: '/v1/route', headers: { 'x-api-key': KEY, 'content-type': 'application/json' }, payload })
+    ).json<{ chosen: { id: string }; fallbacks: { id: string }[] }>();
+
+  it('lists the best five by default, and as many as asked', async () => {
+    const d = await ask('{}');
+    expect(d.chosen.id).toBe('c0'); // cheapest, all else equal
+    expect(d.fallbacks.map((f) => f.id)).toEqual(['c1', 'c2', 'c3', 'c4', 'c5']);
+    expect((await ask('{"max_fallbacks":0}')).fallbacks).toEqual([]);
+    expect((await ask('{"max_fallbacks":100}')).fallbacks).toHaveLength(7);
+  });
+});
