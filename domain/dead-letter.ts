@@ -67,3 +67,13 @@ export function deadLetter(d: DeadLetterInput): DeadLetterRow {
     source: clean(d.source),
   };
 }
+
+/**
+ * A string field of a payload as sent, for a dead letter's `tenant` / `event_id` columns: '' when
+ * the payload is not an object or the field is not a string, else at most 256 UTF-16 code units.
+ */
+export function sentString(obj: unknown, key: string): string {
+  if (typeof obj !== 'object' || obj === null) return '';
+  const v = (obj as Record<string, unknown>)[key];
+  return typeof v === 'string' ? v.slice(0, 256) : '';
+}

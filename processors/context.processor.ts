@@ -16,7 +16,7 @@
 import { contextDeadLetterRaw } from '../domain/context-dead-letter.ts';
 import { contextDigest, contextKey, contextVersion, userKey } from '../domain/context-merge.ts';
 import { type FieldError, validateContextRecord, withContentPolicy } from '../domain/context-validation.ts';
-import { type DeadLetterRow, deadLetter } from '../domain/dead-letter.ts';
+import { type DeadLetterRow, deadLetter, sentString } from '../domain/dead-letter.ts';
 import type { ContextRecord } from '../schemas/context-record.ts';
 import type { RawMessage } from './usage.processor.ts';
 
@@ -72,12 +72,6 @@ export interface ContextOutcome {
   superseded: number;
 }
 
-function readable(obj: unknown, key: string): string {
-  if (typeof obj !== 'object' || obj === null) return '';
-  const v = (obj as Record<string, unknown>)[key];
-  return typeof v === 'string' ? v.slice(0, 256) : '';
-}
-
 /** Parse and validate each message; apply the content policy. Never throws: a bad payload becomes a dead letter. */
 export function decodeContextBatch(messages: readonly RawMessage[], ctx: ContextDecodeContext): DecodedContext[] {
   return messages.map((raw): DecodedContext => {
@@ -102,8 +96,8 @@ export function decodeContextBatch(messages: readonly RawMessage[], ctx: Context
         raw,
         reason: 'invalid_event',
         errors: result.errors,
-        tenant: readable(parsed, 'tenant'),
-        messageId: readable(parsed, 'message_id'),
+        tenant: sentString(parsed, 'tenant'),
+        messageId: sentString(parsed, 'message_id'),
       };
     }
     const record = withContentPolicy(result.record, ctx.storeContent(result.record.tenant));

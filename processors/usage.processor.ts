@@ -5,7 +5,7 @@
  * same batch always gives the same rows (which is what makes replays harmless). The runner
  * (`runner.ts`) does the I/O around it.
  */
-import { type DeadLetterReason, type DeadLetterRow, deadLetter } from '../domain/dead-letter.ts';
+import { type DeadLetterReason, type DeadLetterRow, deadLetter, sentString } from '../domain/dead-letter.ts';
 import type { PriceTable } from '../domain/pricing.ts';
 import { type FieldError, validateUsageEvent } from '../domain/usage-event-validation.ts';
 import { MINUTE_MS, windowStart } from '../domain/windows.ts';
@@ -100,12 +100,6 @@ export function usageFingerprint(e: UsageEvent): string {
   );
 }
 
-function readableString(obj: unknown, key: string): string {
-  if (typeof obj !== 'object' || obj === null) return '';
-  const v = (obj as Record<string, unknown>)[key];
-  return typeof v === 'string' ? v.slice(0, 256) : '';
-}
-
 /** Parse and validate each message. Never throws: a bad payload becomes a dead letter. */
 export function decodeBatch(messages: readonly RawMessage[], ctx: DecodeContext): DecodedMessage[] {
   return messages.map((raw): DecodedMessage => {
@@ -129,8 +123,8 @@ export function decodeBatch(messages: readonly RawMessage[], ctx: DecodeContext)
         raw,
         reason: 'invalid_event',
         errors: result.errors,
-        tenant: readableString(parsed, 'tenant'),
-        eventId: readableString(parsed, 'event_id'),
+        tenant: sentString(parsed, 'tenant'),
+        eventId: sentString(parsed, 'event_id'),
       };
     }
     return { kind: 'event', raw, event: result.event, fingerprint: usageFingerprint(result.event) };

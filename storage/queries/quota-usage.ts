@@ -24,20 +24,21 @@ export interface QuotaUsageFilter {
 }
 
 /** The `used` column per metric: tokens = input + output, requests = calls, usd = exact decimal string. */
-const USED: Record<QuotaMetric, string> = {
+export const USED: Record<QuotaMetric, string> = {
   tokens: 'sum(input_tokens) + sum(output_tokens)',
   requests: 'sum(requests)',
   usd: 'toString(sum(cost_usd))',
 };
 
-/** The WHERE conditions and parameters of a quota scope over [fromMs, toMs). */
-function scopeWhere(f: QuotaUsageFilter): { clause: string; params: Record<string, unknown> } {
-  const parts = [
-    'tenant = {tenant:String}',
-    'window_start >= fromUnixTimestamp64Milli({from_ms:Int64})',
-    'window_start < fromUnixTimestamp64Milli({to_ms:Int64})',
-  ];
-  const params: Record<string, unknown> = { tenant: f.tenant, from_ms: f.fromMs, to_ms: f.toMs };
+/**
+ * The conditions of a quota scope beyond tenant and time (one user, a team's users, a provider),
+ * appended to `parts` with their bound parameters in `params`. Every quota query uses this one.
+ */
+export function appendScope(
+  f: Pick<QuotaUsageFilter, 'user_id' | 'users' | 'provider'>,
+  parts: string[],
+  params: Record<string, unknown>,
+): void {
   if (f.user_id !== undefined) {
     parts.push('user_id = {user_id:String}');
     params.user_id = f.user_id;
@@ -50,6 +51,17 @@ function scopeWhere(f: QuotaUsageFilter): { clause: string; params: Record<strin
     parts.push('provider = {provider:String}');
     params.provider = f.provider;
   }
+}
+
+/** The WHERE conditions and parameters of a quota scope over [fromMs, toMs). */
+function scopeWhere(f: QuotaUsageFilter): { clause: string; params: Record<string, unknown> } {
+  const parts = [
+    'tenant = {tenant:String}',
+    'window_start >= fromUnixTimestamp64Milli({from_ms:Int64})',
+    'window_start < fromUnixTimestamp64Milli({to_ms:Int64})',
+  ];
+  const params: Record<string, unknown> = { tenant: f.tenant, from_ms: f.fromMs, to_ms: f.toMs };
+  appendScope(f, parts, params);
   return { clause: parts.join(' AND '), params };
 }
 

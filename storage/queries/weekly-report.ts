@@ -7,6 +7,7 @@
  * (whole hours for `usage_hour`, whole minutes for `usage_minute`) to be exact.
  */
 import type { QuotaMetric } from '../../schemas/quota.ts';
+import { appendScope, USED } from './quota-usage.ts';
 import { type BuiltQuery, type Granularity, SUMS, TABLE, where } from './usage-summary.ts';
 
 /** Tenant and range of one report query. */
@@ -91,12 +92,6 @@ export interface QuotaSeriesFilter extends ReportRange {
   metric: QuotaMetric;
 }
 
-const USED: Record<QuotaMetric, string> = {
-  tokens: 'sum(input_tokens) + sum(output_tokens)',
-  requests: 'sum(requests)',
-  usd: 'toString(sum(cost_usd))',
-};
-
 /**
  * Usage of a quota scope per aggregate window in the range: rows `{ t, used }`, `t` the window
  * start in epoch seconds (ascending), `used` in the metric (a count, or a USD decimal string).
@@ -106,18 +101,7 @@ export function quotaUsageSeries(f: QuotaSeriesFilter): BuiltQuery {
   const w = where(f);
   const parts = [w.clause];
   const params: Record<string, unknown> = { ...w.params };
-  if (f.user_id !== undefined) {
-    parts.push('user_id = {user_id:String}');
-    params.user_id = f.user_id;
-  }
-  if (f.users !== undefined) {
-    parts.push('user_id IN {users:Array(String)}');
-    params.users = [...f.users];
-  }
-  if (f.provider !== undefined) {
-    parts.push('provider = {provider:String}');
-    params.provider = f.provider;
-  }
+  appendScope(f, parts, params);
   return {
     query: `SELECT toUnixTimestamp(window_start) AS t, ${USED[f.metric]} AS used FROM ${TABLE[f.granularity]}
 ${parts.join(' AND ')} GROUP BY window_start ORDER BY window_start`,
