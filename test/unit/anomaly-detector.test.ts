@@ -68,7 +68,7 @@ describe('createDetector', () => {
     expect(labelled(rs).filter((i) => i > 1600)).toEqual([]);
   });
 
-  it('uses the hour-of-day profile on a daily pattern and catches a value that is normal overall but not for its hour', () => {
+  it('uses the time-of-day profile on a daily pattern and catches a value that is normal overall but not for its time', () => {
     const g = noise(5);
     const perDay = 288; // 5-minute points
     const daily = (i: number) => 100 + 40 * Math.sin((2 * Math.PI * (i % perDay)) / perDay);
@@ -78,14 +78,15 @@ describe('createDetector', () => {
     const at = perDay * 9 + 180;
     for (let k = 0; k < 48; k++) values[at + k] = daily(at) + (100 - daily(at)) * Math.min(1, k / 24) + g();
     const rs = run(values);
-    expect(rs[at - 1]!.baseline).toBe('hour_of_day');
+    expect(rs[at - 1]!.baseline).toBe('time_of_day');
     const hits = labelled(rs).filter((i) => i >= at && i < at + 48);
     expect(hits.length).toBeGreaterThan(0);
     expect(rs[hits[0]!]!.z).toBeGreaterThan(5);
     expect(['sustained', 'spread']).toContain(rs[hits[0]!]!.feature);
-    // The level baseline alone sees no sustained deviation: 100 is the series' median.
+    // Without the profiles the previous value is the best baseline, and a slow drift is how this
+    // series always moves: nothing but possibly a change is found.
     const flat = run(values, { dailyMinDays: Number.POSITIVE_INFINITY, weeklyMinDays: Number.POSITIVE_INFINITY });
-    expect(flat[at]!.baseline).toBe('level');
+    expect(flat[at]!.baseline).toBe('previous');
     const flatHits = labelled(flat).filter((i) => i >= at && i < at + 48);
     expect(flatHits.filter((i) => flat[i]!.feature !== 'change')).toEqual([]);
     expect(
@@ -96,6 +97,74 @@ describe('createDetector', () => {
           .map((r) => r.score),
       ),
     ).toBeLessThan(0.3);
+  });
+
+  it('follows a random walk with the previous-value baseline once it has a track record', () => {
+    const g = noise(4);
+    let x = 100;
+    const values = Array.from({ length: 1500 }, () => {
+      x += g();
+      return x;
+    });
+    const rs = run(values);
+    // learning (30 points), then 200 errors of track record: the first point that may choose it is 201
+    expect(rs.findIndex((r) => r.baseline === 'previous')).toBe(201);
+    expect(rs[1400]!.baseline).toBe('previous');
+    expect(rs[1400]!.expected).toBe(values[1399]);
+  });
+
+  it('scores a value beyond the range seen so far (by more than rangeTolerance of it) at rangeScore', () => {
+    let s = 3;
+    const uniform = () => {
+      s = (Math.imul(s, 1_103_515_245) + 12_345) & 0x7fffffff;
+      return s / 2147483648;
+    };
+    const values = Array.from({ length: 2000 }, () => 10 * uniform());
+    const before = values.slice(0, 1500);
+    const max = Math.max(...before);
+    const min = Math.min(...before);
+    values[1500] = max + 0.05 * (max - min); // 5% beyond the range: no other feature finds it unusual
+    const r = run(values)[1500]!;
+    expect(r.feature).toBe('range');
+    expect(r.score).toBe(DEFAULT_DETECTOR_OPTIONS.rangeScore);
+    expect(r.label).toBe(true);
+    const off = run(values, { rangeTolerance: Number.POSITIVE_INFINITY })[1500]!;
+    expect(off.feature).not.toBe('range');
+    expect(off.label).toBe(false);
+  });
+
+  it('damps scores for refractoryPoints points after a label: a second spike 10 points later is not labelled', () => {
+    const g = noise(1);
+    const values = Array.from({ length: 2000 }, () => 100 + g());
+    values[1500] = 125;
+    values[1510] = 175;
+    const rs = run(values);
+    const free = run(values, { refractoryPoints: 0 });
+    expect(rs[1500]!.label).toBe(true);
+    expect(free[1510]!.label).toBe(true);
+    expect(rs[1510]!.label).toBe(false);
+    // the refractory factor (0.5) on the 20 points after the label at 1500 is the only difference there
+    expect(rs[1500]).toEqual(free[1500]);
+    for (let i = 1501; i <= 1500 + DEFAULT_DETECTOR_OPTIONS.refractoryPoints; i++) {
+      expect(rs[i]!.score).toBe(free[i]!.score * DEFAULT_DETECTOR_OPTIONS.refractoryFactor);
+    }
+    expect(rs[1521]).toEqual(free[1521]);
+  });
+
+  it('finds a shape it has not seen with the novelty feature when no value, step or level is unusual', () => {
+    const g = noise(6);
+    // A 47-point sine (no daily profile fits it) that goes flat at its mid-line for one period,
+    // entering and leaving at zero crossings: no jump, no value outside the range, no level change.
+    const values = Array.from(
+      { length: 2000 },
+      (_, i) => (i >= 1598 && i < 1645 ? 50 : 50 + 10 * Math.sin((2 * Math.PI * i) / 47)) + 0.3 * g(),
+    );
+    const hits = labelled(run(values)).filter((i) => i > 1000);
+    expect(hits.length).toBeGreaterThan(0);
+    expect(hits[0]).toBeGreaterThanOrEqual(1598);
+    expect(hits[0]).toBeLessThan(1645);
+    expect(run(values)[hits[0]!]!.feature).toBe('novelty');
+    expect(labelled(run(values, { noveltyPoints: 0 })).filter((i) => i > 1000)).toEqual([]);
   });
 
   it('uses no future points: changing later values does not change earlier results', () => {
@@ -130,6 +199,11 @@ describe('createDetector', () => {
     const d = createDetector();
     expect(() => d.update(Number.NaN, 1)).toThrow(/timestampMs/);
     expect(() => d.update(T0, Number.POSITIVE_INFINITY)).toThrow(/value/);
-    expect(() => restoreDetector({ version: 2 } as never)).toThrow(/version/);
+    expect(() => restoreDetector({ version: 1 } as never)).toThrow(/version must be 2/);
+    expect(() => restoreDetector({ version: 2 } as never)).toThrow(/no options/);
+    expect(() => createDetector({ noveltyPoints: 1 })).toThrow(/noveltyPoints must be 0 \(off\) or an integer >= 2/);
+    expect(() => createDetector({ slotMinutes: 0 })).toThrow(/slotMinutes/);
+    expect(() => createDetector({ rangeTolerance: -1 })).toThrow(/rangeTolerance/);
+    expect(() => createDetector({ refractoryFactor: 2 })).toThrow(/refractoryFactor must be in \[0, 1\]/);
   });
 });
