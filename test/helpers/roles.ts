@@ -36,7 +36,13 @@ export function startRoleProcess(role: string, env: Record<string, string>, node
     stderr += d.toString();
     if (stderr.length > 2_000_000) stderr = stderr.slice(-1_000_000);
   });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code, signal) => {
+      // A role that died by a signal (a native crash at exit, a kill) says so in its logs.
+      if (signal !== null) stderr += `\n[role process ended by signal ${signal}]\n`;
+      resolve(code);
+    }),
+  );
   return {
     proc,
     logs: () => stderr,
