@@ -3,9 +3,10 @@
  * embedded engine chDB (`chdb/connection` plugs chDB in as the client's connection), so every
  * query and insert runs the same code in both modes.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type ClickHouseClient, ClickHouseError, createClient } from '@clickhouse/client';
+import { type ClickHouseClient, ClickHouseError, createClient, parseError } from '@clickhouse/client';
 
 export type { ClickHouseClient };
 
@@ -50,8 +51,9 @@ export async function openClickHouse(config: ClickHouseConfig): Promise<ClickHou
   const { createChdbConnection } = await import('chdb/connection');
   try {
     // NOTE: chdb ships its own copy of the client-common types; the objects are the same shape.
-    const connection = createChdbConnection({ path }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
-    return withFreshInsertSettings(createClient({ connection }));
+    const chdb = createChdbConnection({ path });
+    const connection = chdb as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
+    return withRawInserts(withFreshInsertSettings(createClient({ connection })), chdb.chdb);
   } catch (err) {
     if (isLockedByAnotherProcess(path, err)) throw new DataFolderLockedError(path);
     throw err;
@@ -81,6 +83,52 @@ function withFreshInsertSettings(client: ClickHouseClient): ClickHouseClient {
       ...params,
       clickhouse_settings: { insert_deduplication_token: '', ...params.clickhouse_settings },
     })) as ClickHouseClient['insert'];
+  return client;
+}
+
+/** The part of chDB's connection extension used for inserts (`chdb/connection`, `.chdb`). */
+interface ChdbRawInserter {
+  rawInsert(params: {
+    table: string;
+    values: Buffer;
+    format: 'JSONEachRow' | 'JSONCompactEachRow';
+    columns?: readonly string[];
+    settings?: Record<string, string | number | boolean>;
+  }): Promise<unknown>;
+}
+
+/**
+ * Embedded inserts of row arrays go through chDB's raw insert: the same table, columns, format,
+ * rows (one JSON text per row, as `@clickhouse/client` encodes them) and settings, but the
+ * settings travel in the INSERT's own SETTINGS clause and the payload is handed to the engine as
+ * bytes. Through the connection's generic path the settings become `SET ...;` statements in
+ * front of the INSERT and the payload is appended to that SQL text: about 2 µs more CPU per row
+ * of a 24-column `usage_events` insert (25,000-row batches on chDB 26.7; see
+ * docs/benchmarks.md). Any other `values` (a stream) takes the generic path.
+ */
+function withRawInserts(client: ClickHouseClient, chdb: ChdbRawInserter): ClickHouseClient {
+  const generic = client.insert.bind(client);
+  client.insert = (async (params: Parameters<ClickHouseClient['insert']>[0]) => {
+    const format = params.format ?? 'JSONCompactEachRow';
+    if (!Array.isArray(params.values) || (format !== 'JSONEachRow' && format !== 'JSONCompactEachRow')) return generic(params);
+    const query_id = params.query_id ?? randomUUID();
+    if (params.values.length === 0) return { executed: false, query_id, response_headers: {} };
+    let text = '';
+    for (const row of params.values) text += `${JSON.stringify(row)}\n`;
+    const settings: Record<string, string | number | boolean> = { insert_deduplication_token: '' };
+    for (const [k, v] of Object.entries(params.clickhouse_settings ?? {}))
+      if (v !== undefined) settings[k] = v as string | number | boolean;
+    const columns = Array.isArray(params.columns) ? params.columns : undefined;
+    try {
+      await chdb.rawInsert({ table: params.table, values: Buffer.from(text), format, ...(columns ? { columns } : {}), settings });
+    } catch (err) {
+      // Same error shape as the generic path: a ClickHouseError with the engine's code and type.
+      const mapped = parseError(err instanceof Error && err.message ? err.message : String(err));
+      if (mapped !== err) mapped.cause = err;
+      throw mapped;
+    }
+    return { executed: true, query_id, response_headers: {} };
+  }) as ClickHouseClient['insert'];
   return client;
 }
 
