@@ -10,17 +10,27 @@
  * fetched and committed as a whole; its messages share the key (tenant), hence the partition
  * and the order.
  *
- * Wire format, version 1: a record with header `qf-batch: 1` whose value is a JSON array with
- * one entry per message, in send order: `[value]` or `[value, headers]` (`value` the message text,
- * `headers` an object of strings). A record without that header is one plain message, as an
- * external producer writes it; a record whose envelope cannot be read is delivered as one plain
- * message (its value as is), so the processor dead-letters it instead of dropping it.
+ * Wire formats (the record header `qf-batch` names the version):
+ * - version 2, used when no value of the run contains a newline (every usage event the ingest
+ *   API writes: it is one line of JSON): a first line with the messages' headers, then the
+ *   values, one per line, in send order. The first line is empty when no message has headers,
+ *   else a JSON array with one object of strings per message. The values are not escaped, so
+ *   they come back byte for byte, the record is no larger than its events, and only the small
+ *   headers cost JSON work.
+ * - version 1, for any other run: a JSON array with one entry per message, in send order:
+ *   `[value]` or `[value, headers]` (`value` the message text, `headers` an object of strings).
+ * A record without that header is one plain message, as an external producer writes it; a
+ * record whose envelope cannot be read is delivered as one plain message (its value as is), so
+ * the processor dead-letters it instead of dropping it. Consumers read both versions.
  */
 import type { OutgoingMessage } from './transport.ts';
 
 /** Record header that marks an envelope; its value is the format version. */
 export const ENVELOPE_HEADER = 'qf-batch';
-export const ENVELOPE_VERSION = '1';
+/** A JSON array of `[value]` / `[value, headers]` entries (any messages). */
+export const ENVELOPE_VERSION_JSON = '1';
+/** A headers line, then the values one per line (messages whose values have no newline). */
+export const ENVELOPE_VERSION_LINES = '2';
 
 export interface EnvelopeLimits {
   /** Most messages in one envelope: bounds how far a consumer batch can exceed its size. */
@@ -56,14 +66,35 @@ function headerChars(headers: Record<string, string> | undefined): number {
   return n;
 }
 
+/** Whether a run can travel as version 2: no newline in any value. */
+function fitsLines(run: readonly OutgoingMessage[]): boolean {
+  for (const m of run) if (m.value.includes('\n')) return false;
+  return true;
+}
+
+function hasHeaders(m: OutgoingMessage): boolean {
+  if (m.headers) for (const _ in m.headers) return true;
+  return false;
+}
+
+/** Version 2 value: the headers line (empty, or a JSON array of one object per message), then the values. */
+function linesValue(run: readonly OutgoingMessage[]): string {
+  let value = run.some(hasHeaders) ? JSON.stringify(run.map((m) => m.headers ?? {})) : '';
+  for (const m of run) value += `\n${m.value}`;
+  return value;
+}
+
 function envelope(key: string, run: readonly OutgoingMessage[], maxBytes: number): RecordOut[] {
-  const value = JSON.stringify(run.map((m) => (m.headers && Object.keys(m.headers).length > 0 ? [m.value, m.headers] : [m.value])));
+  const lines = fitsLines(run);
+  const value = lines
+    ? linesValue(run)
+    : JSON.stringify(run.map((m) => (m.headers && Object.keys(m.headers).length > 0 ? [m.value, m.headers] : [m.value])));
   if (run.length > 1 && Buffer.byteLength(value) > maxBytes) {
-    // Rare (text that JSON escaping inflates): halve until each part fits.
+    // Rare (multi-byte text, or text that JSON escaping inflates): halve until each part fits.
     const half = Math.ceil(run.length / 2);
     return [...envelope(key, run.slice(0, half), maxBytes), ...envelope(key, run.slice(half), maxBytes)];
   }
-  return [{ key, value, headers: { [ENVELOPE_HEADER]: ENVELOPE_VERSION } }];
+  return [{ key, value, headers: { [ENVELOPE_HEADER]: lines ? ENVELOPE_VERSION_LINES : ENVELOPE_VERSION_JSON } }];
 }
 
 /**
@@ -115,12 +146,36 @@ function isStringRecord(v: unknown): v is Record<string, string> {
   return true;
 }
 
+/** Version 2 (see the module comment); an unreadable one is one plain message. */
+function unpackLines(value: string, headers: Record<string, string>): UnpackedMessage[] {
+  const first = value.indexOf('\n');
+  if (first < 0) return [{ value, headers }];
+  const values = value.slice(first + 1).split('\n');
+  let perMessage: unknown[] | null = null;
+  if (first > 0) {
+    try {
+      perMessage = JSON.parse(value.slice(0, first));
+    } catch {
+      return [{ value, headers }];
+    }
+    if (!Array.isArray(perMessage) || perMessage.length !== values.length || !perMessage.every(isStringRecord)) return [{ value, headers }];
+  }
+  const out: UnpackedMessage[] = new Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    out[i] = { value: values[i] as string, headers: perMessage ? (perMessage[i] as Record<string, string>) : {} };
+  }
+  return out;
+}
+
 /**
  * The messages of one consumed record: the envelope's entries, or the record itself when it is
- * not an envelope (no `qf-batch: 1` header) or its envelope cannot be read. Never throws.
+ * not an envelope (no `qf-batch` header of a known version) or its envelope cannot be read.
+ * Never throws.
  */
 export function unpackRecord(value: string, headers: Record<string, string>): UnpackedMessage[] {
-  if (headers[ENVELOPE_HEADER] !== ENVELOPE_VERSION) return [{ value, headers }];
+  const version = headers[ENVELOPE_HEADER];
+  if (version === ENVELOPE_VERSION_LINES) return unpackLines(value, headers);
+  if (version !== ENVELOPE_VERSION_JSON) return [{ value, headers }];
   let entries: unknown;
   try {
     entries = JSON.parse(value);

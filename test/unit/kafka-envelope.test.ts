@@ -60,7 +60,7 @@ describe('packMessages / unpackRecord', () => {
 
   it('never sends a message carrying the envelope header as a plain record', () => {
     const records = packMessages([{ key: 'k', value: 'x', headers: { [ENVELOPE_HEADER]: '1' } }], limits());
-    expect(records[0]?.headers).toEqual({ [ENVELOPE_HEADER]: '1' });
+    expect(records[0]?.headers).toEqual({ [ENVELOPE_HEADER]: '2' });
     expect(roundTrip(records)).toEqual([{ value: 'x', headers: { [ENVELOPE_HEADER]: '1' } }]);
   });
 
@@ -68,11 +68,57 @@ describe('packMessages / unpackRecord', () => {
     expect(unpackRecord('{"event_id":"e1"}', { 'qf-source': 's' })).toEqual([
       { value: '{"event_id":"e1"}', headers: { 'qf-source': 's' } },
     ]);
-    const h = { [ENVELOPE_HEADER]: '1' };
+    const v1 = { [ENVELOPE_HEADER]: '1' };
     for (const bad of ['not json', '[]', '{"a":1}', '[["ok"],[1]]', '[["v",{"n":1}]]', '[["v",{},"extra"]]']) {
-      expect(unpackRecord(bad, h)).toEqual([{ value: bad, headers: h }]);
+      expect(unpackRecord(bad, v1)).toEqual([{ value: bad, headers: v1 }]);
     }
-    // Another format version is not read as version 1.
-    expect(unpackRecord('[["a"],["b"]]', { [ENVELOPE_HEADER]: '2' })).toHaveLength(1);
+    // Version 2: no headers line; a headers line that is not JSON, not an array of the right
+    // length, or with a header value that is not a string.
+    const v2 = { [ENVELOPE_HEADER]: '2' };
+    for (const bad of ['no newline', 'nope\na\nb', '[{}]\na\nb', '[{},{"n":1}]\na\nb', '{}\na']) {
+      expect(unpackRecord(bad, v2)).toEqual([{ value: bad, headers: v2 }]);
+    }
+    // An unknown format version is not read as one of ours.
+    expect(unpackRecord('[["a"],["b"]]', { [ENVELOPE_HEADER]: '3' })).toHaveLength(1);
+    expect(unpackRecord('\na\nb', { [ENVELOPE_HEADER]: '3' })).toHaveLength(1);
+  });
+
+  it('joins one-line messages with newlines (version 2): byte for byte, unescaped, after an empty headers line', () => {
+    const values = ['{"a":"x \\" y"}', '', 'é 😀 \t tab', '', '{"b":2}'];
+    const records = packMessages(
+      values.map((value) => ({ key: 'k', value })),
+      limits(),
+    );
+    expect(records).toEqual([{ key: 'k', value: `\n${values.join('\n')}`, headers: { [ENVELOPE_HEADER]: '2' } }]);
+    expect(roundTrip(records)).toEqual(values.map((value) => ({ value, headers: {} })));
+  });
+
+  it('version 2 carries per-message headers in its first line', () => {
+    const messages: OutgoingMessage[] = [
+      { key: 'k', value: '{"a":1}', headers: { 'qf-source': 'http:r:0' } },
+      { key: 'k', value: '{"a":2}' },
+      { key: 'k', value: '{"a":3}', headers: { 'qf-source': 'http:r:2', x: 'é\n"' } },
+    ];
+    const records = packMessages(messages, limits());
+    expect(records[0]?.headers).toEqual({ [ENVELOPE_HEADER]: '2' });
+    expect(records[0]?.value.split('\n').slice(1)).toEqual(['{"a":1}', '{"a":2}', '{"a":3}']);
+    expect(roundTrip(records)).toEqual(messages.map((m) => ({ value: m.value, headers: m.headers ?? {} })));
+  });
+
+  it('falls back to the JSON envelope (version 1) when a value has a newline', () => {
+    const records = packMessages(
+      [
+        { key: 'k', value: 'a', headers: { h: '1' } },
+        { key: 'k', value: 'b\nc' },
+        { key: 'k', value: 'd' },
+      ],
+      limits(),
+    );
+    expect(records[0]?.headers).toEqual({ [ENVELOPE_HEADER]: '1' });
+    expect(roundTrip(records)).toEqual([
+      { value: 'a', headers: { h: '1' } },
+      { value: 'b\nc', headers: {} },
+      { value: 'd', headers: {} },
+    ]);
   });
 });
