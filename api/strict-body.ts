@@ -14,6 +14,17 @@ import type { FastifySchemaCompiler } from 'fastify';
 import { LONE_SURROGATE } from '../domain/usage-event-validation.ts';
 import { describeSchemaError } from '../schemas/schema-problems.ts';
 
+/** Whether any string in `value` holds a lone surrogate (no allocation: runs on every request). */
+function hasSurrogate(value: unknown): boolean {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value);
+  if (Array.isArray(value)) {
+    for (const v of value) if (hasSurrogate(v)) return true;
+  } else if (value !== null && typeof value === 'object') {
+    for (const k in value) if (hasSurrogate((value as Record<string, unknown>)[k])) return true;
+  }
+  return false;
+}
+
 /** Paths of strings holding a lone surrogate, as `a.b.0`. */
 function surrogatePaths(value: unknown, path: string, out: string[]): void {
   if (typeof value === 'string') {
@@ -31,10 +42,10 @@ function surrogatePaths(value: unknown, path: string, out: string[]): void {
 export const strictBodyCompiler: FastifySchemaCompiler<unknown> = ({ schema }) => {
   const check = TypeCompiler.Compile(schema as TSchema);
   return (data: unknown) => {
+    // The compiled check and the surrogate scan are cheap; the error walks only run for a bad body.
+    if (check.Check(data) && !hasSurrogate(data)) return { value: data };
     const bad: string[] = [];
     surrogatePaths(data, '', bad);
-    // The compiled check is cheap; the error walk only runs for a bad body.
-    if (bad.length === 0 && check.Check(data)) return { value: data };
     const problems = [...check.Errors(data)].map((e) => `body${e.path.replaceAll('/', '.')}: ${describeSchemaError(e)}`);
     for (const p of bad) problems.push(`body.${p}: not valid Unicode text (lone surrogate)`);
     if (problems.length === 0) return { value: data };

@@ -171,8 +171,9 @@ export const routeRoute: FastifyPluginAsync<RouteRouteOptions> = async (app, opt
   useReadErrorHandler(app);
   const auth = readAuth(opts.keys);
   // No body at all means no hints: validate it as {}. A JSON `null` body is not "no body": refused.
-  app.addHook('preValidation', async (req) => {
+  app.addHook('preValidation', (req, _reply, done) => {
     if (req.body === undefined) req.body = {};
+    done();
   });
   app.post(
     '/v1/route',
