@@ -10,6 +10,7 @@
 import { buildApp } from '../api/app.ts';
 import { createRoutingSnapshot, type RoutingSnapshots } from '../api/routing-snapshot.ts';
 import type { LoadedConfig } from '../config/load.ts';
+import { createInFlightLimit } from '../ingest/http/in-flight.ts';
 import { createInProcessTransport } from '../ingest/transport/in-process.transport.ts';
 import { createKafkaTransport, type KafkaTransport } from '../ingest/transport/kafka.transport.ts';
 import type { Transport } from '../ingest/transport/transport.ts';
@@ -202,6 +203,8 @@ export async function startRole(role: Role, ctx: Ctx): Promise<{ url?: string }>
 
   // Every role listens on http.port; the processor role serves only /healthz, /readyz, /metrics and /docs.
   const serveIngest = role === 'ingest' || role === 'all';
+  // One bound for both ingest routes: they share the process's memory (ingest/http/in-flight.ts).
+  const inFlight = createInFlightLimit({ maxBytes: config.http.max_in_flight_bytes, metrics: metrics.ingest });
   const app = buildApp({
     logger: ctx.logger,
     bodyLimitBytes: config.http.body_limit_bytes,
@@ -216,9 +219,10 @@ export async function startRole(role: Role, ctx: Ctx): Promise<{ url?: string }>
             maxEventsPerRequest: config.http.max_events_per_request,
             produceTimeoutMs: config.kafka.produce_timeout_ms,
             maxFutureSkewMs: config.pipeline.max_future_skew_ms,
+            inFlight,
           }
         : undefined,
-    ...(serveIngest && transport ? { contexts: contextIngestOptions(ctx.loaded, transport) } : {}),
+    ...(serveIngest && transport ? { contexts: { ...contextIngestOptions(ctx.loaded, transport), inFlight } } : {}),
     api:
       (role === 'api' || role === 'all') && client
         ? {

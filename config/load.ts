@@ -69,6 +69,7 @@ const NUMERIC_KEYS = new Set([
   'session_timeout_ms',
   'body_limit_bytes',
   'max_events_per_request',
+  'max_in_flight_bytes',
 ]);
 
 /**

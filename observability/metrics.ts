@@ -38,6 +38,7 @@ const INGEST_REQUEST_RESULTS: Record<IngestRequestResult, true> = {
   too_many_records: true,
   unsupported_media_type: true,
   unavailable: true,
+  overloaded: true,
   not_found: true,
   bad_request: true,
   internal: true,
@@ -66,6 +67,8 @@ export interface IngestMetrics {
   events(accepted: number, rejected: number): void;
   /** One request's produce (usage + dead-letter messages) took `seconds`; `ok` false when it failed or timed out. */
   produced(seconds: number, ok: boolean): void;
+  /** Request body bytes now held by the ingest routes' admission bound (ingest/http/in-flight.ts). */
+  inFlightBytes(bytes: number): void;
 }
 
 /** Processor batches (processors/index.ts). */
@@ -166,6 +169,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     name: name('ingest_events_total'),
     help: 'Events of answered POST /v1/events requests acknowledged by the transport: accepted (usage topic) or rejected (dead-letter topic).',
     labelNames: ['result'] as const,
+    registers,
+  });
+  const ingestInFlight = new Gauge({
+    name: name('ingest_in_flight_bytes'),
+    help: 'Request body bytes held by admitted ingest requests (POST /v1/events and /v1/contexts); bounded by http.max_in_flight_bytes.',
     registers,
   });
   const produceDuration = new Histogram({
@@ -278,6 +286,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         if (rejected > 0) eventsRejected.inc(rejected);
       },
       produced: (seconds, ok) => (ok ? produceOk : produceError).observe(seconds),
+      inFlightBytes: (bytes) => ingestInFlight.set(bytes),
     },
     pipeline: {
       batch(pipeline, messages, seconds) {

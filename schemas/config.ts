@@ -172,6 +172,13 @@ export const ConfigSchema = Type.Object(
         body_limit_bytes: Type.Integer({ minimum: 1_024, maximum: 104_857_600, default: 5_242_880 }),
         /** Most events in one ingest request. */
         max_events_per_request: Type.Integer({ minimum: 1, maximum: 100_000, default: 10_000 }),
+        /**
+         * Most request body bytes the ingest routes (/v1/events, /v1/contexts) hold at once; a request
+         * that would go over gets 503 `overloaded` before its body is read (ingest/http/in-flight.ts).
+         * A request larger than this is still admitted when nothing else is in flight. Default 32 MiB:
+         * about 250 MB of heap at the bound (docs/operations.md, "Memory of the ingest role").
+         */
+        max_in_flight_bytes: Type.Integer({ minimum: 1_024, maximum: 17_179_869_184, default: 33_554_432 }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -251,6 +258,7 @@ export const ENV_OVERRIDES: Record<string, readonly [section: EnvSection, key: s
   HTTP_PORT: ['http', 'port'],
   HTTP_BODY_LIMIT_BYTES: ['http', 'body_limit_bytes'],
   HTTP_MAX_EVENTS_PER_REQUEST: ['http', 'max_events_per_request'],
+  HTTP_MAX_IN_FLIGHT_BYTES: ['http', 'max_in_flight_bytes'],
   INGEST_API_KEYS: ['', 'ingest_keys'],
   API_KEYS: ['', 'api_keys'],
   CLICKHOUSE_MODE: ['clickhouse', 'mode'],

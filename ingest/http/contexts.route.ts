@@ -31,6 +31,7 @@ import {
   UnavailableError,
   UnsupportedMediaTypeError,
 } from './errors.ts';
+import type { InFlightLimit } from './in-flight.ts';
 import { ingestGate } from './ingest-auth.ts';
 import { produceWithin } from './produce-within.ts';
 import { ErrorResponse, FieldErrorSchema } from './schemas.ts';
@@ -54,6 +55,8 @@ export interface ContextsRouteOptions {
   now?: () => number;
   /** How far past now created_at/updated_at may be, ms. Default: the validation's (10 min). */
   maxFutureSkewMs?: number;
+  /** Bound on request bytes in flight, shared with the other ingest routes (in-flight.ts). Default none. */
+  inFlight?: InFlightLimit;
 }
 
 /** 413: more records in one request than `maxRecordsPerRequest`. Nothing was produced. */
@@ -146,11 +149,12 @@ function unwrapRecords(items: DecodedItem[]): DecodedItem[] | undefined {
  * - 400 `invalid_body` (unreadable body; kept as one dead letter, text withheld unless the tenant
  *   stores text and it fits `maxRecordBytes`), 401 `unauthorized`, 413 `payload_too_large` (over
  *   the app's body limit) or `too_many_records`, 415 `unsupported_media_type`;
- * - 503 `unavailable` + `Retry-After: 5`: a produce failed or took longer than `produceTimeoutMs`.
+ * - 503 `unavailable` + `Retry-After: 5`: a produce failed or took longer than `produceTimeoutMs`;
+ *   503 `overloaded` + `Retry-After: 1`: the request does not fit under `inFlight` (nothing produced).
  */
 export const contextsRoute: FastifyPluginAsync<ContextsRouteOptions> = async (fastify, opts) => {
   const now = opts.now ?? Date.now;
-  const gate = ingestGate(opts.keys);
+  const gate = ingestGate(opts.keys, opts.inFlight);
 
   // This plugin's context only (encapsulation): keep the raw text of each record.
   fastify.removeAllContentTypeParsers();
@@ -263,6 +267,8 @@ export const contextsRoute: FastifyPluginAsync<ContextsRouteOptions> = async (fa
         response: { 202: ContextIngestResponse, '4xx': ErrorResponse, '5xx': ErrorResponse },
       },
       onRequest: gate.onRequest,
+      preHandler: gate.preHandler,
+      onSend: gate.onSend,
     },
     async (request, reply) => {
       const tenant = gate.tenantOf(request);

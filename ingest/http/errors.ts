@@ -16,6 +16,7 @@ export type IngestErrorCode =
   | 'too_many_records'
   | 'unsupported_media_type'
   | 'unavailable'
+  | 'overloaded'
   | 'not_found'
   | 'bad_request'
   | 'internal';
@@ -77,6 +78,37 @@ export class UnavailableError extends IngestHttpError {
   }
 }
 
+/**
+ * 503 (with `Retry-After: 1`): admitting the request would put more request body bytes in flight
+ * than the ingest routes may hold (`http.max_in_flight_bytes`, ingest/http/in-flight.ts). Refused
+ * before the body is read: nothing was produced, and a retry is safe.
+ */
+export class OverloadedError extends IngestHttpError {
+  /**
+   * Seconds a client should wait before retrying (the `Retry-After` header). 1 is the smallest
+   * whole number the header can say (RFC 9110 section 10.2.3); requests in flight usually end in
+   * milliseconds, at worst after `kafka.produce_timeout_ms`.
+   */
+  readonly retryAfterSeconds = 1;
+  /**
+   * @param requestBytes what the request would hold: its Content-Length, or the body limit without one.
+   * @param inFlightBytes what the requests already admitted hold.
+   * @param maxBytes the limit (`http.max_in_flight_bytes`).
+   */
+  constructor(
+    readonly requestBytes: number,
+    readonly inFlightBytes: number,
+    readonly maxBytes: number,
+  ) {
+    super(
+      503,
+      'overloaded',
+      `the server holds ${inFlightBytes} bytes of requests in flight and this one may take ${requestBytes} more; ` +
+        `the limit is ${maxBytes} bytes (http.max_in_flight_bytes). Nothing was stored: retry later`,
+    );
+  }
+}
+
 /** A produce call that did not settle within the timeout (wrapped into `UnavailableError`). */
 export class ProduceTimeoutError extends Error {
   constructor(readonly timeoutMs: number) {
@@ -100,7 +132,7 @@ export function errorReply(
   request: { contentType?: string; bodyLimitBytes?: number } = {},
 ): { statusCode: number; body: ErrorBody; retryAfterSeconds?: number } {
   if (err instanceof IngestHttpError) {
-    const retryAfterSeconds = err instanceof UnavailableError ? err.retryAfterSeconds : undefined;
+    const retryAfterSeconds = err instanceof UnavailableError || err instanceof OverloadedError ? err.retryAfterSeconds : undefined;
     return { statusCode: err.statusCode, body: { error: { code: err.code, message: err.message } }, retryAfterSeconds };
   }
   const e = err as { code?: unknown; statusCode?: unknown; message?: unknown };

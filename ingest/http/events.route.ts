@@ -27,6 +27,7 @@ import {
   UnsupportedMediaTypeError,
   unsupportedTypeMessage,
 } from './errors.ts';
+import type { InFlightLimit } from './in-flight.ts';
 import { ingestGate } from './ingest-auth.ts';
 import { produceWithin } from './produce-within.ts';
 import { ErrorResponse, type EventResult, IngestResponse } from './schemas.ts';
@@ -51,6 +52,8 @@ export interface EventsRouteOptions {
   maxFutureSkewMs?: number;
   /** Requests by result, events acknowledged, produce latency (observability/metrics.ts). Default none. */
   metrics?: IngestMetrics;
+  /** Bound on request bytes in flight, shared with the other ingest routes (in-flight.ts). Default none. */
+  inFlight?: InFlightLimit;
 }
 
 /** What the content-type parsers hand to the handler: the body text, not a parsed value. */
@@ -92,13 +95,15 @@ type Outcome =
  *   `too_many_events` (over `maxEventsPerRequest`), 415 `unsupported_media_type`: nothing produced.
  * - 503 `unavailable` + `Retry-After: 5`: a produce failed or took longer than `produceTimeoutMs`;
  *   retry (duplicates are harmless, see the file comment).
+ * - 503 `overloaded` + `Retry-After: 1`: the request does not fit under `inFlight` (refused before
+ *   its body is read, nothing produced); retry.
  *
  * The `X-Request-Id` response header carries the request id used in the `qf-source` header and
  * the dead letters' `source`.
  */
 export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (fastify, opts) => {
   const now = opts.now ?? Date.now;
-  const gate = ingestGate(opts.keys);
+  const gate = ingestGate(opts.keys, opts.inFlight);
 
   // Only this plugin's context is affected (encapsulation): the parsers keep the raw text so
   // each event can be produced and dead-lettered byte for byte.
@@ -196,6 +201,8 @@ export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (fastif
         response: { 202: IngestResponse, '4xx': ErrorResponse, '5xx': ErrorResponse },
       },
       onRequest: gate.onRequest,
+      preHandler: gate.preHandler,
+      onSend: gate.onSend,
     },
     async (request, reply) => {
       const tenant = gate.tenantOf(request);

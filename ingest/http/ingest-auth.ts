@@ -1,20 +1,34 @@
 /**
  * The ingest routes' request gate (POST /v1/events, POST /v1/contexts): before the body is read,
- * answer with the request id, authenticate the ingest key, and refuse a compressed body.
+ * answer with the request id, authenticate the ingest key, refuse a compressed body, and admit the
+ * request under the bound on bytes in flight (in-flight.ts), in that order: a request refused for
+ * another reason never counts against the bound, and only an authenticated client learns of load.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type ApiKey, keyMatcher, presentedKey } from './api-keys.ts';
 import { UnauthorizedError, UnsupportedMediaTypeError } from './errors.ts';
+import type { InFlightLimit } from './in-flight.ts';
 
+/** The gate's hooks: a route passes all three (`onRequest`, `preHandler`, `onSend` route options). */
 export interface IngestGate {
-  /** The route's `onRequest` hook. @throws UnauthorizedError (401), UnsupportedMediaTypeError (415). */
+  /**
+   * The route's `onRequest` hook.
+   * @throws UnauthorizedError (401), UnsupportedMediaTypeError (415), OverloadedError (503).
+   */
   onRequest(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** The route's `preHandler` hook: the handler starts holding the request's bytes. */
+  preHandler(request: FastifyRequest, reply: FastifyReply, done: () => void): void;
+  /** The route's `onSend` hook: the reply is sent, the handler holds nothing more. */
+  onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void): void;
   /** The tenant (NFC) the hook authenticated for `request`. @throws UnauthorizedError when it did not run. */
   tenantOf(request: FastifyRequest): string;
 }
 
-/** A gate over the configured ingest keys. */
-export function ingestGate(keys: ReadonlyArray<ApiKey>): IngestGate {
+/**
+ * A gate over the configured ingest keys.
+ * @param inFlight the bound on bytes in flight shared by the ingest routes; none: no bound.
+ */
+export function ingestGate(keys: ReadonlyArray<ApiKey>, inFlight?: InFlightLimit): IngestGate {
   const tenantOfKey = keyMatcher(keys);
   const tenants = new WeakMap<FastifyRequest, string>();
   return {
@@ -29,6 +43,15 @@ export function ingestGate(keys: ReadonlyArray<ApiKey>): IngestGate {
       if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
         throw new UnsupportedMediaTypeError(`Content-Encoding ${JSON.stringify(encoding)} is not supported: send the body uncompressed`);
       }
+      inFlight?.admit(request, reply);
+    },
+    preHandler(request, _reply, done) {
+      inFlight?.handlerStarted(request);
+      done();
+    },
+    onSend(request, _reply, payload, done) {
+      inFlight?.handlerDone(request);
+      done(null, payload);
     },
     tenantOf(request) {
       const tenant = tenants.get(request);
