@@ -8,8 +8,9 @@
  * rotate over the tenants, with a token estimate and, one in three, required tags.
  * The ClickHouse client given to the app throws if touched: a lookup never queries the store.
  *
- * Prints, for `GET /bench/static` (a fixed JSON answer through the same app: the HTTP floor) and
- * for `POST /v1/route`: requests/s (autocannon mean), client latency p50/p99 (ms), server-side
+ * Prints, for `GET /bench/static` (a fixed JSON answer through the same app: the HTTP floor; the
+ * ceiling of the target ratio), for `GET /bench/static-sized` (one real routing answer, about 2 KB,
+ * served as is: what the answer's size costs without the lookup) and for `POST /v1/route`: requests/s (autocannon mean), client latency p50/p99 (ms), server-side
  * latency p50/p99 (µs, from onRequest to onResponse, node:perf_hooks histogram), and the server's
  * CPU time per request (process.cpuUsage over the run / requests) with the one-core capacity it
  * implies (1 s / CPU per request). On this 2-core machine autocannon takes one core and the server
@@ -26,6 +27,7 @@ import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { buildApp } from '../api/app.ts';
+import { RouteResponse } from '../api/routes/route.route.ts';
 import { type CandidateLive, compileSnapshot, type RoutingCandidate, type RoutingSnapshot } from '../domain/routing.ts';
 import type { ClickHouseClient } from '../storage/clickhouse.ts';
 
@@ -101,18 +103,47 @@ async function serve(): Promise<void> {
       routing: { current: (tenant) => snapshots.get(tenant)!, remaining: () => [] },
     },
   });
-  const hist: Record<string, RecordableHistogram> = { route: createHistogram(), static: createHistogram() };
+  const hist: Record<string, RecordableHistogram> = {
+    route: createHistogram(),
+    static: createHistogram(),
+    static_sized: createHistogram(),
+  };
   const started = new WeakMap<object, bigint>();
   app.addHook('onRequest', async (req) => {
     started.set(req, process.hrtime.bigint());
   });
   app.addHook('onResponse', async (req) => {
     const t0 = started.get(req);
-    const h = req.url === '/v1/route' ? hist.route : req.url === '/bench/static' ? hist.static : undefined;
+    const h =
+      req.url === '/v1/route'
+        ? hist.route
+        : req.url === '/bench/static'
+          ? hist.static
+          : req.url === '/bench/static-sized'
+            ? hist.static_sized
+            : undefined;
     if (t0 !== undefined && h) h.record(Math.max(1, Number(process.hrtime.bigint() - t0)));
   });
   const STATIC = { chosen: { id: 'cand-00', provider: 'openai', model: 'model-0' }, fallbacks: [], excluded: [], retry_after_s: null };
   app.get('/bench/static', async () => STATIC);
+  // The same answer bytes as a lookup, without the lookup: one real decision, made once and
+  // served as is (through the route's own compiled serialiser). Separates what the answer's size
+  // costs (serialising and writing about 2 KB) from what the lookup itself costs.
+  let sized: unknown;
+  app.get('/bench/static-sized', { schema: { response: { 200: RouteResponse } } }, async () => sized);
+  await app.ready();
+  const one = await app.inject({
+    method: 'POST',
+    url: '/v1/route',
+    headers: { 'content-type': 'application/json', 'x-api-key': keyOf(6) },
+    payload: {
+      estimated_input_tokens: 4_000,
+      estimated_output_tokens: 400,
+      required_compliance: ['gdpr'],
+      required_capabilities: ['tools'],
+    },
+  });
+  sized = one.json();
   // Server CPU (user + system) since the last stats call: CPU per request gives the one-core
   // capacity whatever the load generator manages (on 2 cores it shares the machine with the server).
   let cpu = process.cpuUsage();
@@ -178,20 +209,22 @@ async function main(): Promise<void> {
   // Pre-built requests (one per tenant), cycled by every connection: no client JS per request.
   const routeOpts: Partial<autocannon.Options> = { requests: Array.from({ length: TENANTS }, () => routeRequest()) };
 
+  const sizedBytes = Buffer.byteLength(await (await fetch(`${base}/bench/static-sized`)).text());
   console.log(`warm-up 3 s ...`);
   await autocannon({ url: base, connections, duration: 3, ...routeOpts });
   await stats();
 
   const rows: string[][] = [];
   const figures: Record<string, Record<string, number>> = {};
-  for (const [name, opts] of [
-    ['GET /bench/static', { url: `${base}/bench/static` }],
-    ['POST /v1/route', { url: base, ...routeOpts }],
+  for (const [name, key, opts] of [
+    ['GET /bench/static', 'static', { url: `${base}/bench/static` }],
+    ['GET /bench/static-sized', 'static_sized', { url: `${base}/bench/static-sized` }],
+    ['POST /v1/route', 'route', { url: base, ...routeOpts }],
   ] as const) {
     const r = await load(opts.url, opts);
-    const s = (await stats())[name.startsWith('GET') ? 'static' : 'route']!;
+    const s = (await stats())[key]!;
     if (r.non2xx > 0 || r.errors > 0) throw new Error(`${name}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
-    figures[name.startsWith('GET') ? 'static' : 'route'] = {
+    figures[key] = {
       requests_per_s: Math.round(r.requests.average),
       client_p50_ms: r.latency.p50,
       client_p99_ms: r.latency.p99,
@@ -263,7 +296,7 @@ async function main(): Promise<void> {
     'one-core capacity req/s',
   ];
   console.table(rows.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]]))));
-  const ratio = (k: string) => Number(((figures.route?.[k] ?? 0) / (figures.static?.[k] ?? 1)).toFixed(3));
+  const ratio = (k: string, base = 'static') => Number(((figures.route?.[k] ?? 0) / (figures[base]?.[k] ?? 1)).toFixed(3));
   console.log(
     JSON.stringify({
       bench: 'route',
@@ -275,6 +308,8 @@ async function main(): Promise<void> {
       light: { connections: LIGHT_CONNECTIONS, seconds: LIGHT_SECONDS, ...light },
       ratio_requests_per_s: ratio('requests_per_s'),
       ratio_one_core_capacity: ratio('one_core_capacity_per_s'),
+      static_sized_answer_bytes: sizedBytes,
+      ratio_requests_per_s_to_sized: ratio('requests_per_s', 'static_sized'),
       node: process.version,
     }),
   );

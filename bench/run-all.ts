@@ -150,6 +150,13 @@ function render(
       '≥ 0.50',
       met(route.ratio_requests_per_s >= 0.5),
     ]);
+    if (route.static_sized)
+      rows.push([
+        `routing req/s / static answer of the same size req/s (${int(route.static_sized?.requests_per_s)})`,
+        `${dec(route.ratio_requests_per_s_to_sized)}`,
+        'reported',
+        '',
+      ]);
     rows.push([
       'routing p99, server side (request in → answer out), ms',
       dec(route.route?.server_p99_us / 1000, 3),
@@ -335,6 +342,15 @@ function render(
     ];
     const rowsR = [
       rr('GET /bench/static (ceiling)', route.static, route.connections),
+      ...(route.static_sized
+        ? [
+            rr(
+              `GET /bench/static-sized (a ${int(route.static_sized_answer_bytes)}-byte routing answer, no lookup)`,
+              route.static_sized,
+              route.connections,
+            ),
+          ]
+        : []),
       rr('POST /v1/route', route.route, route.connections),
     ];
     if (route.light)
