@@ -6,7 +6,8 @@
  *
  * Body (`RouteBody`, optional: no body means no hints): user_id, task_id, task_class
  * (simple | standard | complex), priority (low | normal | high), estimated_input_tokens,
- * estimated_output_tokens, required_capabilities, required_compliance, preferred_capabilities; all optional.
+ * estimated_output_tokens, required_capabilities, required_compliance, preferred_capabilities,
+ * max_fallbacks, explain (fallbacks with their score breakdowns); all optional.
  * With `user_id`, the user's own and their teams' quotas apply too.
  * 200: `{ tenant, user_id, chosen, fallbacks, excluded, retry_after_s, quotas }` (domain/routing.ts
  * RoutingDecision; `quotas` lists the quotas that apply, with what is left: api/routing-snapshot.ts
@@ -57,6 +58,12 @@ export const RouteBody = Type.Object(
     required_capabilities: Type.Optional(Tags),
     required_compliance: Type.Optional(Tags),
     preferred_capabilities: Type.Optional(Tags),
+    explain: Type.Optional(
+      Type.Boolean({
+        description:
+          'Also give each fallback its score breakdown (default false: only the chosen candidate has one; every fallback has its score).',
+      }),
+    ),
     max_fallbacks: Type.Optional(
       Type.Integer({
         minimum: 0,
@@ -76,9 +83,11 @@ const Ranked = Type.Object(
     provider: Type.String(),
     model: Type.String(),
     score: Type.Number({ description: 'Weighted sum of the breakdown, 0..1; scores are rounded to 12 decimals.' }),
-    breakdown: Type.Object(
-      { performance: Score, cost: Score, features: Score, stability: Score, compliance: Score },
-      { additionalProperties: false },
+    breakdown: Type.Optional(
+      Type.Object(
+        { performance: Score, cost: Score, features: Score, stability: Score, compliance: Score },
+        { additionalProperties: false, description: 'Always on `chosen`; on fallbacks only with `explain: true`.' },
+      ),
     ),
     estimated_cost_usd: Type.Number({ description: 'USD for this request at list price, rounded to 12 decimals.' }),
     quota_remaining_ratio: Type.Union([Type.Number(), Type.Null()]),
@@ -144,18 +153,26 @@ const round12 = (x: number): number => (Math.abs(x) < 9_000 ? Math.round(x * 1e1
  * [0, 1] likewise (0.6124999999999999 -> 0.6125). Ranking was decided on the unrounded values.
  */
 function rounded(r: RankedCandidate): RankedCandidate {
-  const b = r.breakdown;
+  return { ...r, score: round12(r.score), breakdown: roundedBreakdown(r.breakdown), estimated_cost_usd: round12(r.estimated_cost_usd) };
+}
+
+/**
+ * A fallback as answered without `explain`: no breakdown. Most of an answer's numbers were the
+ * fallbacks' breakdowns; formatting and writing them was the largest part of a lookup's cost
+ * (docs/benchmarks.md, "Routing").
+ */
+function roundedBrief(r: RankedCandidate): Omit<RankedCandidate, 'breakdown'> {
+  const { breakdown: _, ...rest } = r;
+  return { ...rest, score: round12(r.score), estimated_cost_usd: round12(r.estimated_cost_usd) };
+}
+
+function roundedBreakdown(b: RankedCandidate['breakdown']): RankedCandidate['breakdown'] {
   return {
-    ...r,
-    score: round12(r.score),
-    breakdown: {
-      performance: round12(b.performance),
-      cost: round12(b.cost),
-      features: round12(b.features),
-      stability: round12(b.stability),
-      compliance: round12(b.compliance),
-    },
-    estimated_cost_usd: round12(r.estimated_cost_usd),
+    performance: round12(b.performance),
+    cost: round12(b.cost),
+    features: round12(b.features),
+    stability: round12(b.stability),
+    compliance: round12(b.compliance),
   };
 }
 
@@ -203,7 +220,7 @@ export const routeRoute: FastifyPluginAsync<RouteRouteOptions> = async (app, opt
         user_id: user ?? null,
         ...decision,
         chosen: chosen && rounded(chosen),
-        fallbacks: (fallbacks.length > keep ? fallbacks.slice(0, keep) : fallbacks).map(rounded),
+        fallbacks: (fallbacks.length > keep ? fallbacks.slice(0, keep) : fallbacks).map(body.explain ? rounded : roundedBrief),
         quotas: opts.routing.remaining(tenant, user),
       };
     },

@@ -223,7 +223,7 @@ describe('POST /v1/route', () => {
 
   it('a tenant without exhausted quotas gets every candidate, ranked', async () => {
     for (const key of [B, D]) {
-      const d = (await route(key)).json<RoutingDecision>();
+      const d = (await route(key, { explain: true })).json<RoutingDecision>();
       expect(d.excluded).toEqual([]);
       expect(d.chosen).not.toBeNull();
       expect(d.fallbacks).toHaveLength(1);

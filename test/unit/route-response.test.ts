@@ -71,7 +71,7 @@ describe('POST /v1/route: numbers without float noise', () => {
     let numbers = 0;
     for (const estimated_input_tokens of [1, 7, 333, 1_800, 30_000, 123_457]) {
       for (const estimated_output_tokens of [0, 3, 300, 4_097]) {
-        for (const r of await ask({ estimated_input_tokens, estimated_output_tokens, max_fallbacks: 100 })) {
+        for (const r of await ask({ estimated_input_tokens, estimated_output_tokens, max_fallbacks: 100, explain: true })) {
           const where = `${r.id} at ${estimated_input_tokens}/${estimated_output_tokens}`;
           expect(Number(r.estimated_cost_usd.toFixed(12)), `${where}: ${r.estimated_cost_usd}`).toBe(r.estimated_cost_usd);
           for (const s of [r.score, ...Object.values(r.breakdown)]) {
@@ -82,5 +82,36 @@ describe('POST /v1/route: numbers without float noise', () => {
       }
     }
     expect(numbers).toBe(prices.length * 6 * 4 * 6);
+  });
+});
+
+describe('POST /v1/route: breakdowns', () => {
+  const cands = [candidate('a', 2.5, 10), candidate('b', 0.15, 0.6), candidate('c', 3, 15)];
+  const keys = ['performance', 'cost', 'features', 'stability', 'compliance'];
+
+  it('the chosen candidate always has its breakdown; fallbacks have only their score unless explain is true', async () => {
+    const ask = route(cands);
+    const [chosen, ...fallbacks] = await ask({ estimated_input_tokens: 1_000 });
+    expect(Object.keys(chosen!.breakdown).sort()).toEqual([...keys].sort());
+    expect(fallbacks).toHaveLength(2);
+    for (const f of fallbacks) {
+      expect(f).not.toHaveProperty('breakdown');
+      expect(typeof f.score).toBe('number');
+    }
+  });
+
+  it('with explain, every fallback has its breakdown, and the ranking and scores are the same', async () => {
+    const ask = route(cands);
+    const brief = await ask({ estimated_input_tokens: 1_000 });
+    const explained = await ask({ estimated_input_tokens: 1_000, explain: true });
+    expect(explained.map((r) => [r.id, r.score])).toEqual(brief.map((r) => [r.id, r.score]));
+    for (const r of explained) expect(Object.keys(r.breakdown).sort()).toEqual([...keys].sort());
+  });
+
+  it('explain must be a boolean', async () => {
+    route(cands);
+    const res = await app!.inject({ method: 'POST', url: '/v1/route', headers: { 'x-api-key': KEY }, payload: { explain: 'yes' } });
+    expect(res.statusCode).toBe(400);
+    expect(res.body).toContain('explain');
   });
 });
