@@ -10,7 +10,9 @@
  *
  * Prints, for `GET /bench/static` (a fixed JSON answer through the same app: the HTTP floor; the
  * ceiling of the target ratio), for `GET /bench/static-sized` (one real routing answer, about 2 KB,
- * served as is: what the answer's size costs without the lookup) and for `POST /v1/route`: requests/s (autocannon mean), client latency p50/p99 (ms), server-side
+ * served as is: what the answer's size costs without the lookup), for `POST /bench/static-post`
+ * (the lookups' request bodies, read and parsed, answered with the small fixed answer: what the
+ * request side costs without the lookup) and for `POST /v1/route`: requests/s (autocannon mean), client latency p50/p99 (ms), server-side
  * latency p50/p99 (µs, from onRequest to onResponse, node:perf_hooks histogram), and the server's
  * CPU time per request (process.cpuUsage over the run / requests) with the one-core capacity it
  * implies (1 s / CPU per request). On this 2-core machine autocannon takes one core and the server
@@ -107,43 +109,33 @@ async function serve(): Promise<void> {
     route: createHistogram(),
     static: createHistogram(),
     static_sized: createHistogram(),
+    static_post: createHistogram(),
   };
+  const byUrl = new Map([
+    ['/v1/route', hist.route],
+    ['/bench/static', hist.static],
+    ['/bench/static-sized', hist.static_sized],
+    ['/bench/static-post', hist.static_post],
+  ]);
   const started = new WeakMap<object, bigint>();
   app.addHook('onRequest', async (req) => {
     started.set(req, process.hrtime.bigint());
   });
   app.addHook('onResponse', async (req) => {
     const t0 = started.get(req);
-    const h =
-      req.url === '/v1/route'
-        ? hist.route
-        : req.url === '/bench/static'
-          ? hist.static
-          : req.url === '/bench/static-sized'
-            ? hist.static_sized
-            : undefined;
+    const h = byUrl.get(req.url);
     if (t0 !== undefined && h) h.record(Math.max(1, Number(process.hrtime.bigint() - t0)));
   });
   const STATIC = { chosen: { id: 'cand-00', provider: 'openai', model: 'model-0' }, fallbacks: [], excluded: [], retry_after_s: null };
   app.get('/bench/static', async () => STATIC);
+  // The request side of a lookup without the lookup: the same POST bodies (read and JSON-parsed by
+  // fastify), the same small fixed answer as /bench/static.
+  app.post('/bench/static-post', async () => STATIC);
   // The same answer bytes as a lookup, without the lookup: one real decision, made once and
   // served as is (through the route's own compiled serialiser). Separates what the answer's size
   // costs (serialising and writing about 2 KB) from what the lookup itself costs.
   let sized: unknown;
   app.get('/bench/static-sized', { schema: { response: { 200: RouteResponse } } }, async () => sized);
-  await app.ready();
-  const one = await app.inject({
-    method: 'POST',
-    url: '/v1/route',
-    headers: { 'content-type': 'application/json', 'x-api-key': keyOf(6) },
-    payload: {
-      estimated_input_tokens: 4_000,
-      estimated_output_tokens: 400,
-      required_compliance: ['gdpr'],
-      required_capabilities: ['tools'],
-    },
-  });
-  sized = one.json();
   // Server CPU (user + system) since the last stats call: CPU per request gives the one-core
   // capacity whatever the load generator manages (on 2 cores it shares the machine with the server).
   let cpu = process.cpuUsage();
@@ -166,6 +158,19 @@ async function serve(): Promise<void> {
     for (const h of Object.values(hist)) h.reset();
     return out;
   });
+  await app.ready();
+  const one = await app.inject({
+    method: 'POST',
+    url: '/v1/route',
+    headers: { 'content-type': 'application/json', 'x-api-key': keyOf(6) },
+    payload: {
+      estimated_input_tokens: 4_000,
+      estimated_output_tokens: 400,
+      required_compliance: ['gdpr'],
+      required_capabilities: ['tools'],
+    },
+  });
+  sized = one.json();
   await app.listen({ host: '127.0.0.1', port: 0 });
   // A clean exit (so `node --cpu-prof` writes its profile when the run stops the server).
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void app.close().then(() => process.exit(0)));
@@ -218,6 +223,11 @@ async function main(): Promise<void> {
   const figures: Record<string, Record<string, number>> = {};
   for (const [name, key, opts] of [
     ['GET /bench/static', 'static', { url: `${base}/bench/static` }],
+    [
+      'POST /bench/static-post',
+      'static_post',
+      { url: base, requests: routeOpts.requests?.map((q) => ({ ...q, path: '/bench/static-post' })) },
+    ],
     ['GET /bench/static-sized', 'static_sized', { url: `${base}/bench/static-sized` }],
     ['POST /v1/route', 'route', { url: base, ...routeOpts }],
   ] as const) {
@@ -310,6 +320,7 @@ async function main(): Promise<void> {
       ratio_one_core_capacity: ratio('one_core_capacity_per_s'),
       static_sized_answer_bytes: sizedBytes,
       ratio_requests_per_s_to_sized: ratio('requests_per_s', 'static_sized'),
+      ratio_requests_per_s_to_post: ratio('requests_per_s', 'static_post'),
       node: process.version,
     }),
   );

@@ -157,6 +157,13 @@ function render(
         'reported',
         '',
       ]);
+    if (route.static_post)
+      rows.push([
+        `routing req/s / static POST with the same bodies req/s (${int(route.static_post?.requests_per_s)})`,
+        `${dec(route.ratio_requests_per_s_to_post)}`,
+        'reported',
+        '',
+      ]);
     rows.push([
       'routing p99, server side (request in → answer out), ms',
       dec(route.route?.server_p99_us / 1000, 3),
@@ -342,6 +349,9 @@ function render(
     ];
     const rowsR = [
       rr('GET /bench/static (ceiling)', route.static, route.connections),
+      ...(route.static_post
+        ? [rr("POST /bench/static-post (the lookups' bodies, the small answer, no lookup)", route.static_post, route.connections)]
+        : []),
       ...(route.static_sized
         ? [
             rr(
