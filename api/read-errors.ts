@@ -98,7 +98,7 @@ export function readErrorHandler(err: FastifyError, request: FastifyRequest, rep
   }
   const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
   if (status >= 400 && status < 500) return reply4xx(reply, status, err.message);
-  request.log.error({ err }, 'read_api_failed');
+  request.log.error({ event: 'api.read_failed', err }, 'read_api_failed');
   return reply.code(500).send({ error: { code: 'internal', message: 'internal error; see the server log' } });
 }
 
@@ -116,6 +116,6 @@ export function frameworkErrorReply(err: FastifyError, request: FastifyRequest, 
   if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
     return reply4xx(reply, 414, `a path parameter is longer than ${MAX_PATH_PARAM_CHARS} characters (as sent, %-escapes included)`);
   }
-  request.log.error({ err }, 'router_failed');
+  request.log.error({ event: 'api.router_failed', err }, 'router_failed');
   return reply.code(500).send({ error: { code: 'internal', message: 'internal error; see the server log' } });
 }

@@ -169,8 +169,13 @@ export const contextsRoute: FastifyPluginAsync<ContextsRouteOptions> = async (fa
       bodyLimitBytes: request.routeOptions.bodyLimit,
     });
     // Never the message of a 4xx in the log (it may describe the body): the code says enough.
-    if (r.statusCode >= 500) request.log.error({ err, code: r.body.error.code }, 'contexts_http_failed');
-    else request.log.info({ code: r.body.error.code, status: r.statusCode }, 'contexts_http_refused');
+    if (r.statusCode >= 500 && r.body.error.code !== 'overloaded') {
+      request.log.error({ event: 'contexts.http_failed', err, code: r.body.error.code }, 'contexts_http_failed');
+    } else {
+      // Overload refusals are expected under load and counted on /metrics: debug, not one info line each.
+      const level = r.body.error.code === 'overloaded' ? 'debug' : 'info';
+      request.log[level]({ event: 'contexts.http_refused', code: r.body.error.code, status: r.statusCode }, 'contexts_http_refused');
+    }
     if (r.retryAfterSeconds !== undefined) void reply.header('retry-after', String(r.retryAfterSeconds));
     return reply.code(r.statusCode).send(r.body);
   });
@@ -306,7 +311,7 @@ export const contextsRoute: FastifyPluginAsync<ContextsRouteOptions> = async (fa
         return { index, status: 'rejected', ...(j.messageId === undefined ? {} : { message_id: j.messageId }), errors: j.errors };
       });
       await produce(accepted, dlq);
-      request.log.info({ tenant, accepted: accepted.length, rejected: dlq.length }, 'contexts_http_batch');
+      request.log.info({ event: 'contexts.http_batch', tenant, accepted: accepted.length, rejected: dlq.length }, 'contexts_http_batch');
       return reply.code(202).send({ accepted: accepted.length, rejected: dlq.length, results });
     },
   );

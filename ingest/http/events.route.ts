@@ -119,8 +119,13 @@ export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (fastif
       bodyLimitBytes: request.routeOptions.bodyLimit,
     });
     opts.metrics?.request(r.body.error.code);
-    if (r.statusCode >= 500) request.log.error({ err, code: r.body.error.code }, 'ingest_http_failed');
-    else request.log.info({ code: r.body.error.code, status: r.statusCode }, 'ingest_http_refused');
+    if (r.statusCode >= 500 && r.body.error.code !== 'overloaded') {
+      request.log.error({ event: 'ingest.http_failed', err, code: r.body.error.code }, 'ingest_http_failed');
+    } else {
+      // Overload refusals are expected under load and counted on /metrics: debug, not one info line each.
+      const level = r.body.error.code === 'overloaded' ? 'debug' : 'info';
+      request.log[level]({ event: 'ingest.http_refused', code: r.body.error.code, status: r.statusCode }, 'ingest_http_refused');
+    }
     if (r.retryAfterSeconds !== undefined) void reply.header('retry-after', String(r.retryAfterSeconds));
     return reply.code(r.statusCode).send(r.body);
   });
@@ -242,7 +247,7 @@ export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (fastif
       await produce(usage, dlq);
       opts.metrics?.request('accepted');
       opts.metrics?.events(usage.length, dlq.length);
-      request.log.info({ tenant, accepted: usage.length, rejected: dlq.length }, 'ingest_http_batch');
+      request.log.info({ event: 'ingest.http_batch', tenant, accepted: usage.length, rejected: dlq.length }, 'ingest_http_batch');
       return reply.code(202).send({ accepted: usage.length, rejected: dlq.length, results });
     },
   );

@@ -504,6 +504,22 @@ describe('ingest app', () => {
     for (const secret of [ACME_KEY, GLOBEX_KEY, 'nope-nope-nope-nope']) expect(lines.join('')).not.toContain(secret);
   });
 
+  it('logs each answer with a stable event key: batch, refused, failed', async () => {
+    const lines: string[] = [];
+    const logger = { level: 'info', stream: { write: (line: string) => void lines.push(line) } };
+    const { post } = setup({ logger, usageProducer: failingProducer() });
+    const ok = setup({ logger });
+    expect((await ok.post(JSON.stringify(EVENT))).statusCode).toBe(202);
+    expect((await post(JSON.stringify(EVENT), 'application/json', { 'x-api-key': 'nope-nope-nope-nope' })).statusCode).toBe(401);
+    expect((await post(JSON.stringify(EVENT))).statusCode).toBe(503);
+    const events = lines.map((l) => JSON.parse(l) as { event?: string; msg: string; level: number });
+    expect(events.map((e) => [e.event, e.msg])).toEqual([
+      ['ingest.http_batch', 'ingest_http_batch'],
+      ['ingest.http_refused', 'ingest_http_refused'],
+      ['ingest.http_failed', 'ingest_http_failed'],
+    ]);
+  });
+
   it('does not listen', async () => {
     const { app } = setup();
     await app.ready();
