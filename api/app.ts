@@ -24,10 +24,11 @@
  * keys one tenant; admin keys every tenant).
  */
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Type } from '@sinclair/typebox';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { TeamMembership } from '../domain/team-allocation.ts';
 import { REDACTED_HEADERS } from '../ingest/http/api-keys.ts';
@@ -68,6 +69,11 @@ export interface AppDeps {
   logger?: Logger | FastifyServerOptions['logger'];
   /** Largest accepted request body, bytes (over -> 413). */
   bodyLimitBytes: number;
+  /**
+   * Most time to receive a whole request, ms (config `http.request_timeout_ms`); slower clients
+   * are cut off with 408. Default 30,000.
+   */
+  requestTimeoutMs?: number;
   /** Readiness probes by dependency name; each resolves true when the dependency answers. */
   readiness: Record<string, () => Promise<boolean>>;
   ingest?: EventsRouteOptions;
@@ -96,12 +102,28 @@ function isPino(l: AppDeps['logger']): l is Logger {
  * restarts and replicas.
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
+  const requestTimeoutMs = deps.requestTimeoutMs ?? 30_000;
   // Router errors (a bad %-escape, an over-long path parameter) answer in the app's error shape
   // (api/read-errors.ts), like every other error.
   const common = {
     bodyLimit: deps.bodyLimitBytes,
     genReqId: () => randomUUID(),
-    disableRequestLogging: true,
+    // Request lines are the routes' own (with `event` keys), not fastify's.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Node answers 408 to a request not received in full within requestTimeout, looking every
+    // connectionsCheckingInterval (its default, 30 s, would double a short timeout). fastify
+    // does not pass that interval on, hence the factory.
+    // fastify's own keep-alive default (72 s: longer than the usual load balancer's idle timeout).
+    serverFactory: (handler: http.RequestListener) =>
+      http.createServer(
+        {
+          requestTimeout: requestTimeoutMs,
+          headersTimeout: Math.min(60_000, requestTimeoutMs),
+          keepAliveTimeout: 72_000,
+          connectionsCheckingInterval: Math.max(250, Math.min(5_000, Math.round(requestTimeoutMs / 4))),
+        },
+        handler,
+      ),
     routerOptions: { maxParamLength: MAX_PATH_PARAM_CHARS },
     frameworkErrors: frameworkErrorReply,
   };

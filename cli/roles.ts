@@ -208,6 +208,7 @@ export async function startRole(role: Role, ctx: Ctx): Promise<{ url?: string }>
   const app = buildApp({
     logger: ctx.logger,
     bodyLimitBytes: config.http.body_limit_bytes,
+    requestTimeoutMs: config.http.request_timeout_ms,
     readiness,
     metrics,
     ingest:

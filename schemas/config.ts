@@ -173,6 +173,12 @@ export const ConfigSchema = Type.Object(
         /** Most events in one ingest request. */
         max_events_per_request: Type.Integer({ minimum: 1, maximum: 100_000, default: 10_000 }),
         /**
+         * Most time to receive a whole request (headers and body), ms; a client that takes longer
+         * is cut off (408). Bounds how long a stalled upload holds its share of
+         * `max_in_flight_bytes`. Node checks it every quarter of it (at most every 5 s).
+         */
+        request_timeout_ms: Type.Integer({ minimum: 1_000, maximum: 3_600_000, default: 30_000 }),
+        /**
          * Most request body bytes the ingest routes (/v1/events, /v1/contexts) hold at once; a request
          * that would go over gets 503 `overloaded` before its body is read (ingest/http/in-flight.ts).
          * A request larger than this is still admitted when nothing else is in flight. Default 32 MiB:
@@ -258,6 +264,7 @@ export const ENV_OVERRIDES: Record<string, readonly [section: EnvSection, key: s
   HTTP_PORT: ['http', 'port'],
   HTTP_BODY_LIMIT_BYTES: ['http', 'body_limit_bytes'],
   HTTP_MAX_EVENTS_PER_REQUEST: ['http', 'max_events_per_request'],
+  HTTP_REQUEST_TIMEOUT_MS: ['http', 'request_timeout_ms'],
   HTTP_MAX_IN_FLIGHT_BYTES: ['http', 'max_in_flight_bytes'],
   INGEST_API_KEYS: ['', 'ingest_keys'],
   API_KEYS: ['', 'api_keys'],

@@ -154,7 +154,7 @@ function unwrapRecords(items: DecodedItem[]): DecodedItem[] | undefined {
  */
 export const contextsRoute: FastifyPluginAsync<ContextsRouteOptions> = async (fastify, opts) => {
   const now = opts.now ?? Date.now;
-  const gate = ingestGate(opts.keys, opts.inFlight);
+  const gate = ingestGate(opts.keys, opts.inFlight, new Set(Object.keys(FORMATS)));
 
   // This plugin's context only (encapsulation): keep the raw text of each record.
   fastify.removeAllContentTypeParsers();

@@ -103,7 +103,7 @@ type Outcome =
  */
 export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (fastify, opts) => {
   const now = opts.now ?? Date.now;
-  const gate = ingestGate(opts.keys, opts.inFlight);
+  const gate = ingestGate(opts.keys, opts.inFlight, new Set(Object.keys(BODY_FORMATS)));
 
   // Only this plugin's context is affected (encapsulation): the parsers keep the raw text so
   // each event can be produced and dead-lettered byte for byte.

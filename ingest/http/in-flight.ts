@@ -4,10 +4,12 @@
  * send at once (SPEC.md section 5: back-pressure instead of unbounded memory).
  *
  * A request is admitted, before its body is read, when `held + size <= maxBytes`, where `size` is
- * its Content-Length (capped at the route's body limit: fastify refuses a larger one before
- * reading it) or, without one (chunked), the route's body limit. A request is also admitted when
- * nothing is held, so a legal body larger than `maxBytes` still passes, alone. A refused request
- * gets 503 `overloaded` (errors.ts `OverloadedError`); nothing of it is read or produced.
+ * its Content-Length or, without one (chunked), the route's body limit. A request is also
+ * admitted when nothing is held, so a legal body larger than `maxBytes` still passes, alone; and
+ * a request of 0 bytes always is. A request whose Content-Length is over the body limit is not
+ * counted at all: fastify answers it 413 without reading it, and load must not turn that final
+ * answer into a 503 the client would retry. A refused request gets 503 `overloaded` (errors.ts
+ * `OverloadedError`); nothing of it is read or produced.
  *
  * An admitted request holds its bytes until both (a) its response is over (sent, or the
  * connection closed) and (b) its handler, if it started, has sent its reply. (b) matters when a
@@ -61,9 +63,14 @@ interface Reservation {
  */
 export function requestBytes(request: FastifyRequest): number {
   const limit = request.routeOptions.bodyLimit ?? Number.POSITIVE_INFINITY;
+  const declared = declaredLength(request);
+  return declared === undefined ? limit : Math.min(declared, limit);
+}
+
+/** The request's Content-Length, bytes, or undefined without one. */
+function declaredLength(request: FastifyRequest): number | undefined {
   const header = request.headers['content-length'];
-  const declared = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : Number.NaN;
-  return Number.isFinite(declared) ? Math.min(declared, limit) : limit;
+  return typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : undefined;
 }
 
 /**
@@ -91,8 +98,10 @@ export function createInFlightLimit(options: InFlightLimitOptions): InFlightLimi
     bytes: () => held,
     requests: () => count,
     admit(request, reply) {
+      const declared = declaredLength(request);
+      if (declared !== undefined && declared > (request.routeOptions.bodyLimit ?? Number.POSITIVE_INFINITY)) return;
       const bytes = requestBytes(request);
-      if (held > 0 && held + bytes > maxBytes) throw new OverloadedError(bytes, held, maxBytes);
+      if (bytes > 0 && held > 0 && held + bytes > maxBytes) throw new OverloadedError(bytes, held, maxBytes);
       const r: Reservation = { bytes, closed: false, handlerRunning: false, released: false };
       reservations.set(request, r);
       held += bytes;

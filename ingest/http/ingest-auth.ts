@@ -27,8 +27,11 @@ export interface IngestGate {
 /**
  * A gate over the configured ingest keys.
  * @param inFlight the bound on bytes in flight shared by the ingest routes; none: no bound.
+ * @param mediaTypes the Content-Types the route parses (lower case, no parameters). A request of
+ *   another type is not counted against `inFlight`: fastify answers it 415 without reading its
+ *   body, and load must not turn that final answer into a 503 the client would retry.
  */
-export function ingestGate(keys: ReadonlyArray<ApiKey>, inFlight?: InFlightLimit): IngestGate {
+export function ingestGate(keys: ReadonlyArray<ApiKey>, inFlight?: InFlightLimit, mediaTypes?: ReadonlySet<string>): IngestGate {
   const tenantOfKey = keyMatcher(keys);
   const tenants = new WeakMap<FastifyRequest, string>();
   return {
@@ -43,7 +46,7 @@ export function ingestGate(keys: ReadonlyArray<ApiKey>, inFlight?: InFlightLimit
       if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
         throw new UnsupportedMediaTypeError(`Content-Encoding ${JSON.stringify(encoding)} is not supported: send the body uncompressed`);
       }
-      inFlight?.admit(request, reply);
+      if (inFlight && (mediaTypes === undefined || mediaTypes.has(mediaTypeOf(request)))) inFlight.admit(request, reply);
     },
     preHandler(request, _reply, done) {
       inFlight?.handlerStarted(request);
@@ -59,4 +62,9 @@ export function ingestGate(keys: ReadonlyArray<ApiKey>, inFlight?: InFlightLimit
       return tenant;
     },
   };
+}
+
+/** The request's Content-Type without parameters, lower case ('' without one). */
+function mediaTypeOf(request: FastifyRequest): string {
+  return (request.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
 }

@@ -69,6 +69,7 @@ interface Setup {
   usageProducer?: Producer;
   produceTimeoutMs?: number;
   metrics?: Metrics;
+  requestTimeoutMs?: number;
 }
 
 /** The app with both ingest routes sharing one limit; `seen` lists every value the gauge was set to. */
@@ -89,6 +90,7 @@ function setup(s: Setup) {
   const app = buildApp({
     logger: false,
     bodyLimitBytes: BODY_LIMIT,
+    ...(s.requestTimeoutMs ? { requestTimeoutMs: s.requestTimeoutMs } : {}),
     readiness: {},
     ...(s.metrics ? { metrics: s.metrics } : {}),
     ingest: {
@@ -178,6 +180,27 @@ describe('ingest bound on request bytes in flight', () => {
     expect(limit.bytes()).toBe(0);
   });
 
+  it('while the bound is full, a body over the body limit, a type the route does not parse and an empty body get their own answers, not 503', async () => {
+    const { usage, limit, post } = setup({ maxBytes: 1_000 });
+    const held = post(eventBody(900, 'held'));
+    await vi.waitFor(() => expect(usage.started).toBe(1));
+    expectOverloaded(await post(eventBody(200, 'x')), 1_000); // the bound is full
+    // Final answers a retry cannot change: answered as such, and never counted.
+    const tooLarge = await post('x'.repeat(BODY_LIMIT + 1));
+    expect([tooLarge.statusCode, tooLarge.json().error.code]).toEqual([413, 'payload_too_large']);
+    const wrongType = await post(eventBody(200, 'y'), { 'content-type': 'text/plain' });
+    expect([wrongType.statusCode, wrongType.json().error.code]).toEqual([415, 'unsupported_media_type']);
+    // Nothing to hold: an empty body is judged, not refused for load.
+    const empty = await post('', { 'content-length': '0' });
+    expect(empty.statusCode).toBe(400);
+    expect(empty.json().error.code).toBe('invalid_body');
+    expect(limit.bytes()).toBe(900);
+    usage.release();
+    expect((await held).statusCode).toBe(202);
+    await settle();
+    expect(limit.bytes()).toBe(0);
+  });
+
   it('counts a chunked request (no Content-Length) as the route body limit', async () => {
     const { usage, limit, post } = setup({ maxBytes: 100_000 });
     const chunked = post(Readable.from([Buffer.from(eventBody(300))]));
@@ -194,19 +217,19 @@ describe('ingest bound on request bytes in flight', () => {
   it('returns to 0 after 4xx answers, holding each request meanwhile', async () => {
     const { usage, limit, seen, post } = setup({ maxBytes: 1_000_000 });
     usage.release();
-    const cases: Array<[string | Readable, Record<string, string>, number, number]> = [
-      // [body, headers, status, bytes held]
+    const cases: Array<[string | Readable, Record<string, string>, number, number | null]> = [
+      // [body, headers, status, bytes held (null: never counted, answered without reading the body)]
       ['{"broken', {}, 400, 8], // invalid_body, kept as a dead letter first
       [JSON.stringify(Array.from({ length: 6 }, () => ({}))), {}, 413, 19], // too_many_events (6 > 5)
-      ['x'.repeat(70_000), {}, 413, BODY_LIMIT], // payload_too_large: Content-Length 70,000 capped at the body limit
-      ['{}', { 'content-type': 'text/plain' }, 415, 2], // unsupported_media_type
+      ['x'.repeat(70_000), {}, 413, null], // payload_too_large: Content-Length 70,000 over the body limit
+      ['{}', { 'content-type': 'text/plain' }, 415, null], // unsupported_media_type
     ];
     for (const [body, headers, status, bytes] of cases) {
       seen.length = 0;
       const res = await post(body, headers);
       expect(res.statusCode).toBe(status);
       await settle();
-      expect(seen).toEqual([bytes, 0]);
+      expect(seen).toEqual(bytes === null ? [] : [bytes, 0]);
       expect(limit.bytes()).toBe(0);
       expect(limit.requests()).toBe(0);
     }
@@ -288,6 +311,20 @@ describe('ingest bound on request bytes in flight: client aborts (real sockets)'
     usage.release();
     await vi.waitFor(() => expect(limit.bytes()).toBe(0), { timeout: 5_000 });
     expect(limit.requests()).toBe(0);
+  });
+
+  it('a client that stalls while sending the body is cut off after http.request_timeout_ms: 0, nothing produced', async () => {
+    const { usage, dlq, limit, open } = await listening({ maxBytes: 100_000, requestTimeoutMs: 1_000 });
+    const req = open('[{"event_id":', 50_000); // then silence: the rest of the body never comes
+    const cutOff = new Promise<void>((resolve) => req.once('close', () => resolve()));
+    await vi.waitFor(() => expect(limit.bytes()).toBe(50_000));
+    const t0 = Date.now();
+    await cutOff;
+    // Node cuts the request off after 1 s, checking every 250 ms; held at most until then.
+    expect(Date.now() - t0).toBeLessThan(4_000);
+    await vi.waitFor(() => expect(limit.bytes()).toBe(0), { timeout: 2_000 });
+    expect(usage.started).toBe(0);
+    expect(dlq.messages).toEqual([]);
   });
 
   it('a client that gives up while sending the body: 0, nothing produced', async () => {
