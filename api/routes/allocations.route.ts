@@ -20,7 +20,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { findTeam, splitTeamQuota, type TeamMembership } from '../../domain/team-allocation.ts';
-import { type ReadAccess, type ReadApiKey, readAuth, UNAUTHORIZED } from '../../ingest/http/api-keys.ts';
+import { type ReadAccess, type ReadApiKey, readAuth } from '../../ingest/http/api-keys.ts';
 import type { QuotaSpec } from '../../schemas/quota.ts';
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
 import { measureTeamQuota } from '../../storage/quota-measure.ts';
@@ -49,6 +49,8 @@ const refuse = (statusCode: 400 | 403 | 404, code: string, message: string) => (
 export const allocationsRoute: FastifyPluginAsync<AllocationsRouteOptions> = async (app, opts) => {
   useReadErrorHandler(app);
   const auth = readAuth(opts.keys);
+  // 401 for a missing or unknown key before the body is parsed or anything validated.
+  app.addHook('onRequest', auth.onRequest);
   const now = opts.now ?? Date.now;
 
   /** The team a request reads, or the refusal. */
@@ -66,7 +68,6 @@ export const allocationsRoute: FastifyPluginAsync<AllocationsRouteOptions> = asy
       return team ? { team } : notFound;
     }
     const caller = auth.caller(req);
-    if (caller === undefined) return UNAUTHORIZED;
     const named = opts.teams.filter((t) => t.id.normalize('NFC') === id);
     if (caller.role === 'read') {
       const own = named.find((t) => t.tenant.normalize('NFC') === caller.tenant);

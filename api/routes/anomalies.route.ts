@@ -76,6 +76,8 @@ const iso = (ms: string) => new Date(Number(ms)).toISOString();
 export const anomaliesRoute: FastifyPluginAsync<AnomaliesRouteOptions> = async (app, opts) => {
   useReadErrorHandler(app);
   const auth = readAuth(opts.keys);
+  // 401 for a missing or unknown key before the body is parsed or anything validated.
+  app.addHook('onRequest', auth.onRequest);
   app.get(
     '/v1/anomalies',
     {

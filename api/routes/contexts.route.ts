@@ -131,6 +131,8 @@ function rendered(platform: ContextFormat | undefined, records: readonly Context
 export const contextsReadRoute: FastifyPluginAsync<ContextsReadRouteOptions> = async (app, opts) => {
   useReadErrorHandler(app);
   const auth = readAuth(opts.keys);
+  // 401 for a missing or unknown key before the body is parsed or anything validated.
+  app.addHook('onRequest', auth.onRequest);
   const common = { tags: ['contexts'], security: READ_SECURITY, params: UserParams };
   const read = async (built: { query: string; query_params: Record<string, unknown> }) => {
     const rs = await opts.clickhouse.query({ query: built.query, query_params: built.query_params, format: 'JSONEachRow' });

@@ -35,6 +35,8 @@ const TenantParams = Type.Object({ tenant: Type.String({ minLength: 1, maxLength
 export const quotasRoute: FastifyPluginAsync<QuotasRouteOptions> = async (app, opts) => {
   useReadErrorHandler(app);
   const auth = readAuth(opts.keys);
+  // 401 for a missing or unknown key before the body is parsed or anything validated.
+  app.addHook('onRequest', auth.onRequest);
   const now = opts.now ?? Date.now;
   const measure = { teams: opts.teams ?? [] };
   const ok = measurableWith(measure);

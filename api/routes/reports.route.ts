@@ -80,6 +80,8 @@ const Query = Type.Object(
 export const reportsRoute: FastifyPluginAsync<ReportsRouteOptions> = async (app, opts) => {
   useReadErrorHandler(app);
   const auth = readAuth(opts.keys);
+  // 401 for a missing or unknown key before the body is parsed or anything validated.
+  app.addHook('onRequest', auth.onRequest);
   app.get(
     '/v1/reports/:tenant/weekly',
     {

@@ -12,16 +12,17 @@
  * 200: `{ tenant, user_id, chosen, fallbacks, excluded, retry_after_s, quotas }` (domain/routing.ts
  * RoutingDecision; `quotas` lists the quotas that apply, with what is left: api/routing-snapshot.ts
  * QuotaRemaining). `chosen` is null when every candidate is excluded, with `retry_after_s` (seconds)
- * when a quota window or the breaker is the reason. 400 bad body; 401 missing or unknown key.
+ * when a quota window or the breaker is the reason. 401 missing or unknown key (checked first,
+ * before the body is read); 400 bad body.
  */
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { decide, PRIORITIES, type RankedCandidate, TASK_CLASSES } from '../../domain/routing.ts';
-import { type ReadApiKey, readAuth, UNAUTHORIZED } from '../../ingest/http/api-keys.ts';
+import { type ReadApiKey, readAuth } from '../../ingest/http/api-keys.ts';
 import type { RoutingMetrics } from '../../observability/metrics.ts';
 import { useReadErrorHandler } from '../read-errors.ts';
 import type { RoutingSnapshots } from '../routing-snapshot.ts';
-import { READ_ERRORS } from '../schemas.ts';
+import { READ_ERRORS, READ_SECURITY } from '../schemas.ts';
 import { strictBodyCompiler } from '../strict-body.ts';
 
 const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 64 });
@@ -187,6 +188,8 @@ export const routeRoute: FastifyPluginAsync<RouteRouteOptions> = async (app, opt
   // Error replies in the declared `{ error: { code, message } }` shape (a bad body is 400 bad_request).
   useReadErrorHandler(app);
   const auth = readAuth(opts.keys);
+  // 401 for a missing or unknown key before the body is parsed or anything validated.
+  app.addHook('onRequest', auth.onRequest);
   // No body at all means no hints: validate it as {}. A JSON `null` body is not "no body": refused.
   app.addHook('preValidation', (req, _reply, done) => {
     if (req.body === undefined) req.body = {};
@@ -195,13 +198,12 @@ export const routeRoute: FastifyPluginAsync<RouteRouteOptions> = async (app, opt
   app.post(
     '/v1/route',
     {
-      schema: { tags: ['routing'], body: RouteBody, response: { 200: RouteResponse, ...READ_ERRORS } },
+      schema: { tags: ['routing'], security: READ_SECURITY, body: RouteBody, response: { 200: RouteResponse, ...READ_ERRORS } },
       // Strict: no coercion, no dropped unknown fields (api/strict-body.ts).
       validatorCompiler: strictBodyCompiler,
     },
     async (req, reply) => {
       const caller = auth.caller(req);
-      if (caller === undefined) return reply.code(UNAUTHORIZED.statusCode).send(UNAUTHORIZED.body);
       const body = (req.body ?? {}) as RouteBody;
       // A tenant's key routes for its tenant (body `tenant` ignored); an admin key names the tenant.
       const tenant = caller.role === 'read' ? caller.tenant : body.tenant?.normalize('NFC');

@@ -124,6 +124,8 @@ function canonicalZone(name: string): string | undefined {
 export const usageRoute: FastifyPluginAsync<UsageRouteOptions> = async (app, opts) => {
   useReadErrorHandler(app);
   const auth = readAuth(opts.keys);
+  // 401 for a missing or unknown key before the body is parsed or anything validated.
+  app.addHook('onRequest', auth.onRequest);
   const now = opts.now ?? Date.now;
   app.get(
     '/v1/usage',

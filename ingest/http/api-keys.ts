@@ -11,7 +11,7 @@
  * Read and admin keys cannot ingest: the events route takes `ingest_keys` only.
  */
 import { createHash } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { UnauthorizedError } from './errors.ts';
 
 /** Log paths a logger must never print: API keys travel in these headers. */
@@ -112,15 +112,32 @@ export const UNAUTHORIZED = deny(401, 'unauthorized', new UnauthorizedError().me
 export const forbidden = (tenant: string): AccessDenied =>
   deny(403, 'forbidden', `this API key may not read tenant ${JSON.stringify(tenant)}: a read key reads its own tenant only`);
 
-/** The read-access check of every read route, built once per route plugin from the configured keys. */
+/**
+ * The read-access check of every read route, built once per route plugin from the configured keys.
+ * The plugin installs `onRequest` for all its routes (`app.addHook('onRequest', auth.onRequest)`):
+ * it runs before the body is parsed and before any schema validation, so a missing or unknown key
+ * is 401 whatever else is wrong with the request (as on HTTP ingest, ingest-auth.ts), and it
+ * looks the key up once per request (one SHA-256, see digestLookup); `caller` and `tenant` reuse
+ * that lookup.
+ */
 export interface ReadAuth {
-  /** The caller of `request`, or undefined for a missing or unknown key. */
-  caller(request: FastifyRequest): Caller | undefined;
+  /**
+   * The plugin's `onRequest` hook: answers 401 `unauthorized` (`UNAUTHORIZED`) for a missing or
+   * unknown key, else remembers the caller of `request` and lets it through.
+   */
+  onRequest(request: FastifyRequest, reply: FastifyReply, done: () => void): void;
+  /**
+   * The caller `onRequest` found for `request`.
+   * @throws Error when `onRequest` did not run for the request's route (a wiring mistake: 500).
+   */
+  caller(request: FastifyRequest): Caller;
   /**
    * The tenant `request` reads. `requested` (NFC-normalised here) is the tenant the request names
    * (path or query), undefined when it names none; then a reader reads its own tenant and an admin
-   * must name one. Refusals: 401 `unauthorized` (missing or unknown key), 403 `forbidden` (a reader
-   * naming another tenant), 400 `tenant_required` (an admin naming none; `hint` says where to).
+   * must name one. Refusals: 403 `forbidden` (a reader naming another tenant), 400
+   * `tenant_required` (an admin naming none; `hint` says where to); a missing or unknown key never
+   * gets here (`onRequest` answered 401).
+   * @throws Error when `onRequest` did not run for the request's route.
    */
   tenant(request: FastifyRequest, requested: string | undefined, hint: string): ReadAccess;
 }
@@ -131,15 +148,28 @@ export interface ReadAuth {
  */
 export function readAuth(keys: ReadonlyArray<ReadApiKey>): ReadAuth {
   const match = callerMatcher(keys);
-  const caller = (request: FastifyRequest): Caller | undefined => {
-    const key = presentedKey(request);
-    return key === undefined ? undefined : match(key);
+  // The caller of each request in flight, set by onRequest (the ingest gate keeps its tenants so).
+  const callers = new WeakMap<FastifyRequest, Caller>();
+  const caller = (request: FastifyRequest): Caller => {
+    const c = callers.get(request);
+    if (c === undefined) throw new Error(`readAuth: the onRequest hook did not run for ${request.method} ${request.routeOptions.url}`);
+    return c;
   };
   return {
+    onRequest(request, reply, done) {
+      const key = presentedKey(request);
+      const c = key === undefined ? undefined : match(key);
+      // Answering from a callback hook: send and do not call done (fastify docs, Hooks).
+      if (c === undefined) {
+        void reply.code(UNAUTHORIZED.statusCode).send(UNAUTHORIZED.body);
+        return;
+      }
+      callers.set(request, c);
+      done();
+    },
     caller,
     tenant(request, requested, hint) {
       const c = caller(request);
-      if (c === undefined) return UNAUTHORIZED;
       if (requested === undefined) {
         if (c.role === 'read') return { ok: true, caller: c, tenant: c.tenant };
         return deny(400, 'tenant_required', `an admin API key reads any tenant, so it must name one: ${hint}`);

@@ -186,6 +186,99 @@ describe('every 4xx reply has the { error: { code, message } } shape', () => {
   });
 });
 
+/** The routes authenticated by ingest keys (ingest/http/ingest-auth.ts); every other `/v1/` route is a read route. */
+const INGEST_ROUTES = new Set(['POST /v1/events', 'POST /v1/contexts']);
+
+/** A request without its headers: the key, or none, is added by the caller. */
+type Bare = Omit<InjectOptions, 'headers'> & { headers?: Record<string, string> };
+
+/**
+ * Requests to an operation that each fail its validation in one way: a path parameter longer than
+ * any route allows (300 characters; still short enough for the router), each query parameter with
+ * a value its schema refuses (not a choice, not a number, over its maxLength), and bodies that are
+ * not JSON, not valid JSON, empty, null, of the wrong type or with an unknown field.
+ */
+function invalidRequests(method: string, path: string, op: Operation): Array<[string, Bare]> {
+  const url = fill(path);
+  const out: Array<[string, Bare]> = [];
+  if (path.includes('{')) out.push(['a 300-character path parameter', { method: method as 'GET', url: fill(path, 'p'.repeat(300)) }]);
+  for (const p of op.parameters ?? []) {
+    if (p.in !== 'query') continue;
+    const schema = p.schema as Parameter['schema'] & { type?: string; maxLength?: number };
+    const bad = choices(schema)
+      ? 'zz-not-a-choice'
+      : schema.type === 'integer' || schema.type === 'number'
+        ? 'not-a-number'
+        : typeof schema.maxLength === 'number'
+          ? 'q'.repeat(schema.maxLength + 1)
+          : undefined;
+    if (bad !== undefined) out.push([`query ${p.name}=${bad.slice(0, 20)}`, { method: method as 'GET', url: `${url}?${p.name}=${bad}` }]);
+  }
+  if (op.requestBody) {
+    const json = { 'content-type': 'application/json' };
+    out.push([
+      'a field of the wrong type',
+      { method: method as 'POST', url, headers: json, payload: '{"explain":"x","max_fallbacks":"2"}' },
+    ]);
+    out.push(['an unknown field', { method: method as 'POST', url, headers: json, payload: '{"zz_unknown_field":1}' }]);
+    out.push(['a null body', { method: method as 'POST', url, headers: json, payload: 'null' }]);
+    out.push(['invalid JSON', { method: method as 'POST', url, headers: json, payload: '{"a":' }]);
+    out.push(['an empty JSON body', { method: method as 'POST', url, headers: json, payload: '' }]);
+    out.push(['text/plain', { method: method as 'POST', url, headers: { 'content-type': 'text/plain' }, payload: 'hi' }]);
+  }
+  return out;
+}
+
+describe('a missing or unknown key is 401 before anything else is checked', () => {
+  it('on every read route: a request that fails validation in any way is 401 without a key or with a wrong one', async () => {
+    const { app, calls } = setup();
+    const read = (await operations(app)).filter(([method, path]) => path.startsWith('/v1/') && !INGEST_ROUTES.has(`${method} ${path}`));
+    expect(read.map(([m, p]) => `${m} ${p}`).sort()).toEqual([
+      'GET /v1/allocations/{team}',
+      'GET /v1/anomalies',
+      'GET /v1/contexts/{user}',
+      'GET /v1/contexts/{user}/export',
+      'GET /v1/quotas',
+      'GET /v1/quotas/{tenant}',
+      'GET /v1/reports/{tenant}/weekly',
+      'GET /v1/usage',
+      'POST /v1/route',
+    ]);
+    const unauthorized = {
+      error: { code: 'unauthorized', message: 'missing or unknown API key: send "Authorization: Bearer <key>" or "X-API-Key: <key>"' },
+    };
+    const nothingToValidate: string[] = [];
+    for (const [method, path, op] of read) {
+      const route = `${method} ${path}`;
+      // Every read route says in /docs that it takes a key.
+      expect((op as Operation & { security?: unknown[] }).security, route).toEqual([{ bearerAuth: [] }, { apiKeyHeader: [] }]);
+      const invalid = invalidRequests(method, path, op);
+      if (invalid.length === 0) nothingToValidate.push(route);
+      for (const [what, request] of invalid) {
+        const label = `${route}, ${what}`;
+        // With a valid key the request is refused for what it is (so it does fail validation).
+        const checked = await app.inject({ ...request, headers: { ...request.headers, 'x-api-key': ADMIN } });
+        expect(checked.statusCode, `${label} with a valid key: ${checked.body}`).toBeGreaterThanOrEqual(400);
+        expect(checked.statusCode, `${label} with a valid key: ${checked.body}`).toBeLessThan(500);
+        expect(checked.statusCode, `${label} with a valid key: ${checked.body}`).not.toBe(401);
+        for (const [who, key] of [
+          ['no key', {}],
+          ['an unknown X-API-Key', { 'x-api-key': 'not-a-key-0123456789' }],
+          ['an unknown Bearer key', { authorization: 'Bearer not-a-key-0123456789' }],
+          ['an empty Bearer', { authorization: 'Bearer ' }],
+        ] as const) {
+          const res = await app.inject({ ...request, headers: { ...request.headers, ...key } });
+          expect(res.statusCode, `${label}, ${who}: ${res.body}`).toBe(401);
+          expect(res.json(), `${label}, ${who}`).toEqual(unauthorized);
+        }
+      }
+    }
+    // Only /v1/quotas takes no parameter, query or body at all.
+    expect(nothingToValidate).toEqual(['GET /v1/quotas']);
+    expect(calls).toHaveLength(0);
+  });
+});
+
 describe('a fixed-choice parameter: the 400 lists the allowed values', () => {
   it('every fixed-choice query parameter and body field of every route', async () => {
     const { app } = setup();

@@ -5,14 +5,31 @@
  * document at /docs. The SQL itself is covered by the query-builder tests and on chDB by
  * test/integration/api-read.int.test.ts.
  */
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import type { FastifyInstance, FastifyRequest, LightMyRequestResponse } from 'fastify';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../api/app.ts';
 import { compileSnapshot } from '../../domain/routing.ts';
 import type { TeamMembership } from '../../domain/team-allocation.ts';
+import { readAuth } from '../../ingest/http/api-keys.ts';
 import type { Producer } from '../../ingest/transport/transport.ts';
 import type { QuotaSpec } from '../../schemas/quota.ts';
 import type { ClickHouseClient } from '../../storage/clickhouse.ts';
+
+/** Every string text hashed with node:crypto createHash, in order (the key lookup hashes the presented key). */
+const hashed = vi.hoisted((): string[] => []);
+vi.mock('node:crypto', async (importOriginal) => {
+  const crypto = await importOriginal<typeof import('node:crypto')>();
+  const createHash: typeof crypto.createHash = (algorithm, options) => {
+    const hash = crypto.createHash(algorithm, options);
+    const update = hash.update.bind(hash) as (data: unknown, encoding?: unknown) => typeof hash;
+    hash.update = ((data: unknown, encoding?: unknown) => {
+      if (typeof data === 'string') hashed.push(data);
+      return update(data, encoding);
+    }) as typeof hash.update;
+    return hash;
+  };
+  return { ...crypto, default: { ...crypto, createHash }, createHash };
+});
 
 const NOON = Date.UTC(2026, 10, 29, 12, 0, 0);
 const BURN_FROM = NOON - 15 * 60_000;
@@ -137,6 +154,34 @@ describe('read API keys: roles and tenant isolation', () => {
       expectError(await get(url, 'not-a-key-0123456789'), 401, 'unauthorized');
     }
     expectError(await app.inject({ method: 'POST', url: '/v1/route', payload: {} }), 401, 'unauthorized');
+  });
+
+  it('looks the key up once per request (one SHA-256 of it), on every kind of read route', async () => {
+    const { app, get } = setup();
+    await app.ready(); // the configured keys are hashed when the routes are built
+    const requests: Array<[string, () => Promise<LightMyRequestResponse>]> = [
+      ['/v1/usage?tenant=tenant-a', () => get('/v1/usage?tenant=tenant-a', READ_A)],
+      ['/v1/quotas/tenant-a', () => get('/v1/quotas/tenant-a', READ_A)],
+      ['/v1/allocations/core', () => get('/v1/allocations/core', READ_A)],
+      ['/v1/allocations/core?tenant=tenant-a', () => get('/v1/allocations/core?tenant=tenant-a', READ_A)],
+      ['/v1/anomalies', () => get('/v1/anomalies', READ_A)],
+      ['POST /v1/route', () => app.inject({ method: 'POST', url: '/v1/route', headers: { 'x-api-key': READ_A }, payload: {} })],
+    ];
+    for (const [what, send] of requests) {
+      hashed.length = 0;
+      expect((await send()).statusCode, what).toBe(200);
+      expect(
+        hashed.filter((t) => t === READ_A),
+        what,
+      ).toEqual([READ_A]);
+    }
+  });
+
+  it("a route whose plugin did not install readAuth's onRequest hook fails loudly instead of reading without a caller", () => {
+    const auth = readAuth([{ key: READ_A, tenant: 'tenant-a', role: 'read' }]);
+    const request = { method: 'GET', routeOptions: { url: '/v1/x' }, headers: { 'x-api-key': READ_A } } as unknown as FastifyRequest;
+    expect(() => auth.caller(request)).toThrow('readAuth: the onRequest hook did not run for GET /v1/x');
+    expect(() => auth.tenant(request, 'tenant-a', '')).toThrow('readAuth: the onRequest hook did not run for GET /v1/x');
   });
 
   it('a read key reads its own tenant only; an ingest key reads its tenant too; an admin reads any tenant', async () => {

@@ -44,6 +44,22 @@ describe('POST /v1/route body', () => {
     expect(body.error.message).toContain(field);
   });
 
+  it('checks the key before the body: a bad body without a key, or with a wrong one, is 401', async () => {
+    const json = { 'content-type': 'application/json' };
+    const payload = '{"explain":"x"}';
+    for (const headers of [json, { ...json, 'x-api-key': 'wrong-key-0123456789abcd' }, { ...json, authorization: 'Bearer wrong' }]) {
+      const res = await app.inject({ method: 'POST', url: '/v1/route', headers, payload });
+      expect(res.statusCode).toBe(401);
+      expect(res.json()).toEqual({
+        error: { code: 'unauthorized', message: 'missing or unknown API key: send "Authorization: Bearer <key>" or "X-API-Key: <key>"' },
+      });
+    }
+    // With the key, the same body is refused for what it is.
+    const keyed = await post(payload);
+    expect(keyed.statusCode).toBe(400);
+    expect(keyed.json()).toEqual({ error: { code: 'bad_request', message: 'body.explain: Expected boolean' } });
+  });
+
   it('takes a correct body, and no body at all as no hints', async () => {
     const ok = await post('{"required_compliance":["gdpr"],"estimated_input_tokens":100,"priority":"low","task_class":"simple"}');
     expect(ok.statusCode).toBe(200);
