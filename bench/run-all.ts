@@ -172,7 +172,7 @@ function render(
     ]);
     if (route.light) {
       rows.push([
-        `routing p99, client side at ${route.light.connections} connections, ms`,
+        `routing p99, client side at ${route.light.rate_per_s ? `${int(route.light.rate_per_s)} requests/s over ` : ''}${route.light.connections} connections, ms`,
         ms(route.light.route?.client_p99_ms),
         '≤ 1',
         met(route.light.route?.client_p99_ms <= 1),
@@ -365,8 +365,8 @@ function render(
     ];
     if (route.light)
       rowsR.push(
-        rr('GET /bench/static (ceiling)', route.light.static, route.light.connections),
-        rr('POST /v1/route', route.light.route, route.light.connections),
+        rr('GET /bench/static (ceiling), paced', route.light.static, route.light.connections),
+        rr('POST /v1/route, paced', route.light.route, route.light.connections),
       );
     lines.push(
       '### Routing API (`bench:route`)',
