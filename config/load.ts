@@ -260,7 +260,7 @@ function attributeToEnv(problem: string, fromEnv: ReadonlyMap<string, string>): 
  * @throws ConfigError listing every problem (unreadable file, bad keys, bad types, bad prices).
  */
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  const source = file ?? '(defaults)';
+  const source = file ?? 'no config file: defaults and environment';
   let raw: unknown = {};
   if (file) {
     try {

@@ -141,6 +141,15 @@ prices:
       expect((err as ConfigError).message).toContain(path);
     }
   });
+
+  it('without a file, the ConfigError says the problem came from the defaults and the environment', () => {
+    try {
+      loadConfig(undefined, { HTTP_PORT: 'eighty' });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ConfigError).message.split('\n')[0]).toBe('invalid configuration (no config file: defaults and environment):');
+    }
+  });
 });
 
 describe('loadConfig: env overrides', () => {
