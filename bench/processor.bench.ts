@@ -3,7 +3,7 @@
  * Kafka: decode (JSON parse, validation, fingerprint), id lookup, transform (de-duplicate, price,
  * window), write (one insert into `usage_events` with its 4 materialized views).
  *
- *   npm run bench:processor -- [batch=25000] [batches=12] [prefill=0]
+ *   npm run bench:processor -- [batch=25000] [batches=12] [prefill=0] [idChars=36]
  *
  * Batches of `batch` events shaped like bench:kafka's (16 tenants, 200 users, 2 models), the
  * first 2 as warm-up. Per phase: wall time and process CPU (user + system, every thread: chDB
@@ -13,6 +13,9 @@
  * `prefill=N` first fills the id index with N keys of random UUIDs (as a real client's event ids
  * are), to show how the id lookup grows with the index: a batch's keys are spread over the whole
  * index, so each lookup reads most of it.
+ *
+ * `idChars=N` makes every event id (and the pre-filled ones) N characters long: a random UUID
+ * padded with `x` (N >= 36).
  *
  * Prints one JSON line (`"bench":"processor"`). Not a test: figures depend on the machine.
  */
@@ -31,6 +34,8 @@ const BATCH = Number(args.batch ?? 25_000);
 const BATCHES = Number(args.batches ?? 12);
 const WARM_UP = 2;
 const PREFILL = Number(args.prefill ?? 0);
+const ID_CHARS = Math.max(36, Number(args.idChars ?? 36));
+const PAD = 'x'.repeat(ID_CHARS - 36);
 
 const { prices } = loadConfig(undefined, {});
 const dir = mkdtempSync(join(tmpdir(), 'qf-bench-processor-'));
@@ -41,7 +46,7 @@ const store = createUsageStore(client);
 if (PREFILL > 0) {
   await client.command({
     query: `INSERT INTO usage_event_ids (tenant, event_id, fingerprint, timestamp)
-            SELECT concat('bench-', toString(number % 16)), toString(generateUUIDv4(number)), 'f', now64(3) FROM numbers(${PREFILL})`,
+            SELECT concat('bench-', toString(number % 16)), concat(toString(generateUUIDv4(number)), '${PAD}'), 'f', now64(3) FROM numbers(${PREFILL})`,
   });
   await client.command({ query: 'OPTIMIZE TABLE usage_event_ids FINAL' });
 }
@@ -51,7 +56,7 @@ const timestamp = Date.now() - 60_000;
 function message(): RawMessage {
   const i = nextId++;
   const value = JSON.stringify({
-    event_id: crypto.randomUUID(),
+    event_id: `${crypto.randomUUID()}${PAD}`,
     timestamp,
     tenant: `bench-${i % 16}`,
     user_id: `u${i % 200}`,
@@ -128,6 +133,7 @@ console.log(
     batch: BATCH,
     batches_counted: BATCHES - WARM_UP,
     id_index_prefill: PREFILL,
+    id_chars: ID_CHARS,
     phases: phaseFigures,
     decode_split_cpu_us_per_event: { json_parse: parseUs, validate: validateUs, fingerprint: fingerprintUs },
     node: process.version,

@@ -19,6 +19,7 @@
 import { createHash } from 'node:crypto';
 import { DEAD_LETTER_COLUMNS } from '../domain/dead-letter.ts';
 import type { ClickHouseClient } from '../storage/clickhouse.ts';
+import { boundText, lookupChunks } from '../storage/lookup-chunks.ts';
 import { type BatchOutcome, dedupKey, type UsageEventRow } from './usage.processor.ts';
 
 /** Column order of the compact inserts (JSONCompactEachRow: arrays, half the bytes of objects). */
@@ -53,9 +54,6 @@ function toArrays<T>(rows: readonly T[], columns: ReadonlyArray<keyof T>): unkno
   return rows.map((r) => columns.map((c) => r[c]));
 }
 
-/** Keys per lookup query: keeps the bound parameters well under a server's URL size limit. */
-export const LOOKUP_CHUNK = 20_000;
-
 /** A ClickHouse call failed; the batch must not be committed. Carries the table and row count. */
 export class StoreWriteError extends Error {
   constructor(
@@ -85,8 +83,8 @@ export function createUsageStore(client: ClickHouseClient): UsageStore {
   return {
     async lookupSeen(keys) {
       const seen = new Map<string, string>();
-      for (let i = 0; i < keys.length; i += LOOKUP_CHUNK) {
-        const chunk = keys.slice(i, i + LOOKUP_CHUNK);
+      // Chunked by count and by bound text (storage/lookup-chunks.ts: long ids broke lookups down).
+      for (const chunk of lookupChunks(keys, (k) => boundText(k.tenant) + boundText(k.event_id))) {
         const wanted = new Set(chunk.map((k) => dedupKey(k.tenant, k.event_id)));
         const rs = await client.query({
           query: `SELECT tenant, event_id, any(fingerprint) AS fingerprint FROM usage_event_ids

@@ -16,8 +16,9 @@ import { createHash } from 'node:crypto';
 import { contextKey, userKey } from '../domain/context-merge.ts';
 import type { ContextRecord } from '../schemas/context-record.ts';
 import type { ClickHouseClient } from '../storage/clickhouse.ts';
+import { boundText, lookupChunks } from '../storage/lookup-chunks.ts';
 import { contextLastSeqQuery, contextVersionsQuery } from '../storage/queries/contexts.ts';
-import { createUsageStore, LOOKUP_CHUNK, StoreWriteError } from './clickhouse-writer.ts';
+import { createUsageStore, StoreWriteError } from './clickhouse-writer.ts';
 import type { ContextLookup, ContextOutcome, ContextRow } from './context.processor.ts';
 
 /** Column order of the compact insert into `contexts`. */
@@ -61,8 +62,9 @@ export function createContextStore(client: ClickHouseClient): ContextStore {
     async lookup(records) {
       const versions = new Map<string, bigint>();
       const lastSeq = new Map<string, number>();
-      for (let i = 0; i < records.length; i += LOOKUP_CHUNK) {
-        const chunk = records.slice(i, i + LOOKUP_CHUNK);
+      const textOf = (r: (typeof records)[number]) =>
+        boundText(r.tenant) + boundText(r.user_id) + boundText(r.conversation_id) + boundText(r.message_id);
+      for (const chunk of lookupChunks(records, textOf)) {
         const wanted = new Set(chunk.map(contextKey));
         type VersionRow = { tenant: string; user_id: string; conversation_id: string; message_id: string; version: string };
         for (const r of await rows<VersionRow>(contextVersionsQuery(chunk))) {
