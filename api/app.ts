@@ -112,8 +112,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     // Node answers 408 to a request not received in full within requestTimeout, looking every
     // connectionsCheckingInterval (its default, 30 s, would double a short timeout). fastify
-    // does not pass that interval on, hence the factory.
-    // fastify's own keep-alive default (72 s: longer than the usual load balancer's idle timeout).
+    // does not pass that interval on, hence the factory, which then also sets fastify's own
+    // keep-alive default (72 s: longer than the usual load balancer's idle timeout).
     serverFactory: (handler: http.RequestListener) =>
       http.createServer(
         {
