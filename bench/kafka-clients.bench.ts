@@ -25,6 +25,7 @@ import kafkajs from 'kafkajs';
 import { chunkByBytes, createKafkaTransport, MAX_PRODUCE_BYTES } from '../ingest/transport/kafka.transport.ts';
 import { packMessages, type RecordOut, unpackRecord } from '../ingest/transport/kafka-envelope.ts';
 import type { OutgoingMessage } from '../ingest/transport/transport.ts';
+import { benchEvent } from './bench-event.ts';
 import { brokerPid, cpuMsOf } from './proc-stats.ts';
 
 const total = Number(process.argv[2] ?? 200_000);
@@ -49,18 +50,7 @@ const messages: OutgoingMessage[] = Array.from({ length: total }, (_, i) => {
   const tenant = tenants[request % tenants.length] as string; // one tenant per request, as over HTTP
   return {
     key: tenant,
-    value: JSON.stringify({
-      event_id: `c-${run}-${i}`,
-      timestamp: Date.now(),
-      tenant,
-      user_id: `u${i % 200}`,
-      task_id: `t${i % 50}`,
-      provider: 'openai',
-      model: i % 3 ? 'gpt-4o' : 'gpt-4o-mini',
-      input_tokens: 500 + (i % 1000),
-      output_tokens: 20 + (i % 300),
-      latency_ms: 300 + (i % 900),
-    }),
+    value: JSON.stringify(benchEvent(i, `c-${run}-${i}`, tenant, Date.now())),
     headers: { 'qf-source': `http:req-${request}:${i % SEND_MESSAGES}` },
   };
 });

@@ -39,6 +39,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import { freePort, startRoleProcess, waitHttpOk } from '../test/helpers/roles.ts';
+import { benchEvent } from './bench-event.ts';
 import { brokerPid, cpuMsOf, machineBusyMs, rssOf } from './proc-stats.ts';
 
 const total = Number(process.argv[2] ?? 200_000);
@@ -142,20 +143,7 @@ function body(count: number, tenant: string, timestamp: number): string {
   const lines: string[] = [];
   for (let k = 0; k < count; k++) {
     const i = nextId++;
-    lines.push(
-      JSON.stringify({
-        event_id: `b-${run}-${i}`,
-        timestamp,
-        tenant,
-        user_id: `u${i % 200}`,
-        task_id: `t${i % 50}`,
-        provider: 'openai',
-        model: i % 3 ? 'gpt-4o' : 'gpt-4o-mini',
-        input_tokens: 500 + (i % 1000),
-        output_tokens: 20 + (i % 300),
-        latency_ms: 300 + (i % 900),
-      }),
-    );
+    lines.push(JSON.stringify(benchEvent(i, `b-${run}-${i}`, tenant, timestamp)));
   }
   return lines.join('\n');
 }

@@ -28,6 +28,7 @@ import { createUsageStore } from '../processors/clickhouse-writer.ts';
 import { decodeBatch, keysToLookUp, type RawMessage, transform, usageFingerprint } from '../processors/usage.processor.ts';
 import { openClickHouse } from '../storage/clickhouse.ts';
 import { migrate } from '../storage/migrate.ts';
+import { benchEvent } from './bench-event.ts';
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.split('=') as [string, string]));
 const BATCH = Number(args.batch ?? 25_000);
@@ -55,18 +56,7 @@ let nextId = 0;
 const timestamp = Date.now() - 60_000;
 function message(): RawMessage {
   const i = nextId++;
-  const value = JSON.stringify({
-    event_id: `${crypto.randomUUID()}${PAD}`,
-    timestamp,
-    tenant: `bench-${i % 16}`,
-    user_id: `u${i % 200}`,
-    task_id: `t${i % 50}`,
-    provider: 'openai',
-    model: i % 3 ? 'gpt-4o' : 'gpt-4o-mini',
-    input_tokens: 500 + (i % 1000),
-    output_tokens: 20 + (i % 300),
-    latency_ms: 300 + (i % 900),
-  });
+  const value = JSON.stringify(benchEvent(i, `${crypto.randomUUID()}${PAD}`, `bench-${i % 16}`, timestamp));
   return { value, source: `bench/0/${i}` };
 }
 

@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { freePort, waitHttpOk } from '../test/helpers/roles.ts';
+import { benchEvent } from './bench-event.ts';
 import { rssOf } from './proc-stats.ts';
 
 const args = process.argv.slice(2);
@@ -113,20 +114,7 @@ const requests = Array.from({ length: Math.ceil(total / REQUEST_EVENTS) }, (_, r
   const lines: string[] = [];
   for (let k = 0; k < Math.min(REQUEST_EVENTS, total - r * REQUEST_EVENTS); k++) {
     const i = r * REQUEST_EVENTS + k;
-    lines.push(
-      JSON.stringify({
-        event_id: `r-${i}`,
-        timestamp: now - 60_000 + (i % 60_000),
-        tenant,
-        user_id: `u${i % 200}`,
-        task_id: `t${i % 50}`,
-        provider: 'openai',
-        model: i % 3 ? 'gpt-4o' : 'gpt-4o-mini',
-        input_tokens: 500 + (i % 1000),
-        output_tokens: 20 + (i % 300),
-        latency_ms: 300 + (i % 900),
-      }),
-    );
+    lines.push(JSON.stringify(benchEvent(i, `r-${i}`, tenant, now - 60_000 + (i % 60_000))));
   }
   return { tenant, text: lines.join('\n') };
 });
